@@ -1,0 +1,28 @@
+"""`create_app(config=None)`: settings, database, error handlers and blueprints, nothing at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from api import auth, errors, openapi
+from api.extensions import init_db
+from api.resources import register_resources
+from services.settings import load_settings
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the API. `config` overrides settings (defaults -> environment -> config)."""
+    settings = load_settings(config)
+    app = Flask(__name__)
+    app.config["ASSAY_SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.config["SECRET_KEY"] = settings.secret_key
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    init_db(app, settings)
+    errors.init_app(app)
+    auth.init_app(app)
+    register_resources(app)
+    openapi.init_app(app)
+    return app

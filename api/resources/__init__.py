@@ -1,0 +1,38 @@
+"""Blueprints: `meta` (version check, projects) and the project-scoped resources, one module each."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from api.auth import bind_project
+from api.resources import (
+    collections,
+    criteria,
+    criterion_sets,
+    experiments,
+    llm_configs,
+    meta,
+    prompt_templates,
+    ratings,
+    responses,
+)
+
+PROJECT_RESOURCES = (
+    prompt_templates,
+    collections,
+    criterion_sets,
+    criteria,
+    llm_configs,
+    experiments,
+    responses,
+    ratings,
+)
+
+
+def register_resources(app: Flask) -> None:
+    project_scope = Blueprint("project", __name__, url_prefix="/api/v0/projects/<int:project_id>")
+    project_scope.url_value_preprocessor(bind_project)
+    for module in PROJECT_RESOURCES:
+        project_scope.register_blueprint(module.bp)
+    app.register_blueprint(meta.bp)
+    app.register_blueprint(project_scope)

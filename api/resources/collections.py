@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("collections", __name__, url_prefix="/collections")

@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("criteria", __name__, url_prefix="/criteria")

@@ -1,0 +1,110 @@
+"""The `endpoint` decorator: parse with pydantic, call one service, serialize with pydantic, commit once.
+
+Every decorated view is recorded so the OpenAPI document is generated from the very models the views use.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, request
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from api.errors import describe_validation_error
+from api.extensions import db_session
+from services.errors import Invalid, ServiceError
+
+
+@dataclass
+class EndpointSpec:
+    blueprint: Blueprint
+    rule: str
+    method: str
+    summary: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: Any
+    status: int
+
+
+ENDPOINTS: list[EndpointSpec] = []
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+def parse_json_body(model: type[BaseModel]) -> BaseModel:
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise BadRequest(f"Malformed JSON body: {exc}") from None
+    if not isinstance(data, dict):
+        raise Invalid("body: expected a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(describe_validation_error(exc, "body")) from None
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    data: dict[str, Any] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        field = model.model_fields.get(key)
+        is_list = field is not None and "list" in str(field.annotation)
+        data[key] = values if is_list else values[-1]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(describe_validation_error(exc, "query")) from None
+
+
+@functools.cache
+def _adapter(response: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(response)
+
+
+def to_json(response: Any, result: Any) -> bytes:
+    adapter = _adapter(response)
+    value = adapter.validate_python(result, from_attributes=True)
+    return adapter.dump_json(value)
+
+
+def endpoint(
+    bp: Blueprint,
+    rule: str,
+    method: str = "GET",
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: Any = None,
+    status: int = 200,
+) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """Register a thin view: `fn(**url_args, body=..., query=...)` returns what `response` describes."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Response]:
+        ENDPOINTS.append(EndpointSpec(bp, rule, method, (fn.__doc__ or "").strip(), body, query, response, status))
+
+        @functools.wraps(fn)
+        def view(**kwargs: Any) -> Response:
+            if body is not None:
+                kwargs["body"] = parse_json_body(body)
+            if query is not None:
+                kwargs["query"] = parse_query(query)
+            result = fn(**kwargs)
+            payload = to_json(response, result) if response is not None else b""
+            db_session().commit()
+            if response is None:
+                return Response(status=204 if status == 200 else status)
+            return Response(payload, status=status, mimetype="application/json")
+
+        bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
+        return view
+
+    return decorate

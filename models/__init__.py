@@ -1,0 +1,1 @@
+"""Persistence (SQLAlchemy tables, migrations) and the wire schemas (pydantic) of Assay."""

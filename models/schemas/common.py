@@ -1,0 +1,49 @@
+"""Shapes shared by every resource: pages, errors, timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+T = TypeVar("T")
+
+
+
+def _iso_utc(value: datetime) -> str:
+    # SQLite hands back naive datetimes; everything is stored in UTC, so say so on the wire.
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+UtcDatetime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str)]
+
+
+class WireModel(BaseModel):
+    """Base of every response shape: built from ORM rows by attribute."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: unknown keys are ignored, as the SDK sends extras we don't use."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list: `count` is the total over all pages of the filtered set."""
+
+    items: list[T]
+    count: int
+
+
+class ErrorBody(BaseModel):
+    """Every error has this body; some 409s add keys (for example `prompt_template_id`)."""
+
+    model_config = ConfigDict(extra="allow")
+    detail: str | list[Any]
+
+
+class PageQuery(RequestModel):
+    page: int | None = Field(default=None, ge=1, description="1-based page number; omit for the first page")

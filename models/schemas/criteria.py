@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+
+from pydantic import Field, model_validator
+
+from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.templates import PromptTemplateOut
+
+
+class CriterionIn(RequestModel):
+    criterion_str: str = Field(min_length=1, max_length=10_000)
+    label: str | None = None
+
+
+class CriterionSetCreate(RequestModel):
+    name: str = Field(min_length=1, max_length=500)
+    criteria: list[CriterionIn] | None = None
+
+
+class CreateCriteria(RequestModel):
+    """`POST criteria`: add to a set, clear a set, add to a template's set, or generate (criteria=null)."""
+
+    prompt_template_id: int | None = None
+    criterion_set_id: int | None = None
+    template_variables_id: int | None = None
+    criteria: list[CriterionIn] | None = None
+    delete_existing: bool = False
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CreateCriteria:
+        if (self.prompt_template_id is None) == (self.criterion_set_id is None):
+            raise ValueError("exactly one of prompt_template_id and criterion_set_id must be set")
+        if self.criterion_set_id is not None and self.criteria is None:
+            raise ValueError("criteria: generating criteria needs prompt_template_id, not criterion_set_id")
+        return self
+
+
+class CriterionUpdate(RequestModel):
+    criterion_str: str | None = Field(default=None, min_length=1, max_length=10_000)
+    label: str | None = None
+
+
+class CriteriaQuery(PageQuery):
+    prompt_template_id: int | None = None
+    criterion_set_id: int | None = None
+
+
+class NameQuery(PageQuery):
+    name: str | None = None
+
+
+class CriterionOut(WireModel):
+    id: int
+    criterion_str: str
+    label: str | None = None
+    prompt_template: PromptTemplateOut | None = None
+    template_variables: None = None
+    created_at: UtcDatetime
+
+
+class CriterionSetOut(WireModel):
+    id: int
+    name: str
+    criteria: list[CriterionOut] = []
+    linked_prompt_templates: list[PromptTemplateOut] = []
+    # SDK 0.7.x reads this key instead of linked_prompt_templates.
+    prompt_templates: list[PromptTemplateOut] = []
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, data: object) -> object:
+        if isinstance(data, dict):
+            return data
+        templates = [PromptTemplateOut.model_validate(t) for t in getattr(data, "prompt_templates", [])]
+        return {
+            "id": data.id,  # type: ignore[attr-defined]
+            "name": data.name,  # type: ignore[attr-defined]
+            "criteria": list(data.criteria),  # type: ignore[attr-defined]
+            "linked_prompt_templates": templates,
+            "prompt_templates": templates,
+            "created_at": getattr(data, "created_at", None),
+            "updated_at": getattr(data, "updated_at", None),
+        }
+
+

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from models.schemas.collections import CollectionOut
+from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.criteria import CriterionSetOut
+from models.schemas.llm_configs import LLMConfigOut, ReasoningEffort, Verbosity
+from models.schemas.responses import RatingMode
+from models.schemas.templates import PromptTemplateOut
+
+EvaluationMode = Literal["STANDARD", "AGENTIC", "MULTI_TURN"]
+
+
+class GenerationParams(RequestModel):
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    reasoning_effort: ReasoningEffort | None = None
+    verbosity: Verbosity | None = None
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_connections: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _exclusive(self) -> GenerationParams:
+        if self.temperature is not None and self.reasoning_effort is not None:
+            raise ValueError("temperature and reasoning_effort are mutually exclusive")
+        return self
+
+
+class ExperimentCreate(RequestModel):
+    name: str = Field(min_length=1, max_length=500)
+    description: str | None = ""
+    prompt_template_id: int | None = None
+    collection_id: int
+    criterion_set_id: int | None = None
+    llm_config_id: int | None = None
+    generate: bool = False
+    rating_mode: RatingMode = "detailed"
+    n_epochs: int = Field(default=1, ge=1, le=100)
+    generation_params: GenerationParams | None = None
+    rating_version: str | None = None
+    response_column_id: int | None = None
+    evaluation_mode: EvaluationMode = "STANDARD"
+    use_cache: bool = Field(default=False, description="Assay extension: reuse identical model calls")
+
+
+class RunExperiment(RequestModel):
+    rating_mode: RatingMode = "detailed"
+    n_epochs: int = Field(default=1, ge=1, le=100)
+    generation_params: GenerationParams | None = None
+
+
+class RetryFailed(RequestModel):
+    rating_mode: RatingMode = "detailed"
+    discard_annotations: bool = False
+
+
+class ExperimentQuery(PageQuery):
+    experiment_name: str | None = None
+    experiment_name_search: str | None = None
+    prompt_template_id: int | None = None
+    collection_id: int | None = None
+    llm_config_id: int | None = None
+
+
+class MeanRating(WireModel):
+    yes: float
+    no: float
+
+
+class ExperimentResults(WireModel):
+    mean_all_ratings: MeanRating
+    std_all_ratings: float = 0.0
+    mean_rating_by_criterion_id: dict[int, MeanRating]
+    mean_duration_seconds: float = 0.0
+    mean_input_tokens: float = 0.0
+    mean_output_tokens: float = 0.0
+    mean_reasoning_tokens: float = 0.0
+    input_tokens_per_response: list[int]
+    output_tokens_per_response: list[int]
+    reasoning_tokens_per_response: list[int] = []
+    duration_seconds_per_response: list[float]
+    num_rated_responses: int
+    num_failed_responses: int
+    num_failed_ratings: int = 0
+    completed_epochs: int = 1
+    experiment_duration_seconds: float | None = None
+    estimated_input_cost_usd: float = 0.0
+    estimated_output_cost_usd: float = 0.0
+    estimated_total_cost_usd: float = 0.0
+
+
+class ExperimentOut(WireModel):
+    id: int
+    name: str
+    description: str | None = ""
+    prompt_template: PromptTemplateOut | None = None
+    collection: CollectionOut
+    criterion_set: CriterionSetOut
+    llm_config: LLMConfigOut | None
+    rating_mode: str | None = None
+    rating_version: str | None = None
+    rated_responses: list[Any] = []
+    generation_task_id: str | None = None
+    has_internal_error: bool = False
+    generation_params: dict[str, Any] | None = None
+    n_epochs: int | None = None
+    response_column_id: int | None = None
+    evaluation_mode: str = "STANDARD"
+    results: ExperimentResults | None = None
+    logs: str | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from models.schemas.common import RequestModel, WireModel
+
+
+class TaskStatusOut(WireModel):
+    """A batch job's state (`status`, `error_msg`) plus progress extras that REST clients may read."""
+
+    status: str
+    error_msg: str | None = None
+    state: str | None = None
+    processed: int | None = None
+    total: int | None = None
+    failed: int | None = None
+
+
+class ExperimentStatusOut(WireModel):
+    status: str
+    error_msg: str | None = None
+    state: str | None = None
+    completed_responses: int | None = None
+    completed_ratings: int | None = None
+    total_responses: int | None = None
+    logs_delta: str | None = None
+    generation_task_id: str | None = None
+    has_internal_error: bool = False
+
+
+class StreamQuery(RequestModel):
+    polling_interval: float = 0.5

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from models.schemas.collections import EntryOut
+from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.criteria import CriterionOut
+from models.schemas.llm_configs import LLMConfigOut
+from models.schemas.templates import PromptTemplateOut
+
+RatingMode = Literal["fast", "detailed"]
+
+
+class GenerationMetadataOut(WireModel):
+    llm_model_config: LLMConfigOut | None = None
+    duration_seconds: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
+
+
+class PromptOut(WireModel):
+    id: int
+    prompt_template: PromptTemplateOut | None = None
+    template_variables: EntryOut = Field(validation_alias="entry")
+    messages: list[dict[str, Any]] = []
+    created_at: UtcDatetime
+
+
+class RatingOut(WireModel):
+    id: int
+    criterion: CriterionOut
+    rating: Literal["YES", "NO"]
+    reasoning: str | None = None
+    score: float | None = None
+    generation_metadata: GenerationMetadataOut | None = None
+    created_at: UtcDatetime
+
+
+class PromptResponseOut(WireModel):
+    id: int
+    prompt: PromptOut
+    messages: list[dict[str, Any]]
+    generation_metadata: GenerationMetadataOut | None
+    error: str | None
+    epoch: int
+    annotation: str = ""
+    termination_reason: str | None = None
+    experiment_id: int | None = None
+    ratings: list[RatingOut] = []
+    created_at: UtcDatetime
+
+
+class CreatePromptResponse(RequestModel):
+    template_variables_id: int
+    experiment_id: int | None = None
+    epoch: int = Field(default=1, ge=1)
+    llm_config_id: int | None = None
+    messages: list[dict[str, Any]] = []
+    metadata: dict[str, Any] | None = None
+
+
+class BatchCreateResponses(RequestModel):
+    prompt_response_ins: list[CreatePromptResponse] = Field(min_length=1, max_length=100_000)
+
+
+class AnnotationUpdate(RequestModel):
+    annotation: str
+
+
+class BatchCreateRatings(RequestModel):
+    prompt_response_ids: list[int] = Field(min_length=1, max_length=100_000)
+    rating_mode: RatingMode = "fast"
+
+
+class CreateRating(RequestModel):
+    prompt_response_id: int
+    rating_mode: RatingMode = "fast"
+
+
+class ResponsesQuery(PageQuery):
+    experiment_id: int | None = None
+    response_ids: list[int] | None = None
+    prompt_template_id: int | None = None
+    template_variables_id: int | None = None
+    collection_id: int | None = None
+    llm_model_name: str | None = None
+    epoch: int | None = None
+    failed: bool | None = Field(default=None, description="Only responses whose generation failed (or not)")
+
+
+class RatingsQuery(PageQuery):
+    prompt_response_id: int | None = None
+
+    @model_validator(mode="after")
+    def _needs_filter(self) -> RatingsQuery:
+        if self.prompt_response_id is None:
+            raise ValueError("prompt_response_id is required")
+        return self

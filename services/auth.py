@@ -1,0 +1,95 @@
+"""Projects, API keys and organization tokens. Secrets are shown once and stored only as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.orm import ApiKey, Organization, OrgToken, Project
+from services.errors import Conflict, NotFound
+
+DEFAULT_ORG = "default"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a project key (one project) or an organization token (its projects)."""
+
+    organization_id: int
+    project_id: int | None = None
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_secret(prefix: str) -> str:
+    return f"{prefix}{secrets.token_urlsafe(32)}"
+
+
+def default_organization(session: Session) -> Organization:
+    org = session.scalar(select(Organization).order_by(Organization.id).limit(1))
+    if org is None:
+        org = Organization(name=DEFAULT_ORG, domain="localhost")
+        session.add(org)
+        session.flush()
+    return org
+
+
+def create_project(session: Session, name: str, description: str = "", organization_id: int | None = None) -> Project:
+    org_id = organization_id or default_organization(session).id
+    if session.scalar(select(Project.id).where(Project.organization_id == org_id, Project.name == name)):
+        raise Conflict(f"Project {name!r} already exists")
+    project = Project(organization_id=org_id, name=name, description=description)
+    session.add(project)
+    session.flush()
+    return project
+
+
+def create_api_key(session: Session, project_id: int, name: str = "", key: str | None = None) -> str:
+    """Create a key for a project and return it; it cannot be read back later."""
+    key = key or _new_secret("ak_")
+    session.add(ApiKey(project_id=project_id, name=name, key_hash=hash_secret(key), prefix=key[:8]))
+    session.flush()
+    return key
+
+
+def create_org_token(session: Session, organization_id: int, name: str = "") -> str:
+    token = _new_secret("ot_")
+    session.add(OrgToken(organization_id=organization_id, name=name, token_hash=hash_secret(token), prefix=token[:8]))
+    session.flush()
+    return token
+
+
+def principal_for_key(session: Session, key: str) -> Principal | None:
+    row = session.execute(
+        select(Project.organization_id, ApiKey.project_id)
+        .join(Project, Project.id == ApiKey.project_id)
+        .where(ApiKey.key_hash == hash_secret(key))
+    ).first()
+    return Principal(organization_id=row[0], project_id=row[1]) if row else None
+
+
+def principal_for_token(session: Session, token: str) -> Principal | None:
+    org_id = session.scalar(select(OrgToken.organization_id).where(OrgToken.token_hash == hash_secret(token)))
+    return Principal(organization_id=org_id) if org_id is not None else None
+
+
+def visible_projects(session: Session, principal: Principal) -> list[Project]:
+    stmt = select(Project).where(Project.organization_id == principal.organization_id).order_by(Project.id)
+    if principal.project_id is not None:
+        stmt = stmt.where(Project.id == principal.project_id)
+    return list(session.scalars(stmt))
+
+
+def get_visible_project(session: Session, principal: Principal, project_id: int) -> Project:
+    """Another tenant's project looks exactly like one that does not exist."""
+    project = session.get(Project, project_id)
+    allowed = project is not None and project.organization_id == principal.organization_id
+    if not allowed or (principal.project_id is not None and principal.project_id != project_id):
+        raise NotFound(f"Project {project_id} not found")
+    return project

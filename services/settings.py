@@ -1,0 +1,51 @@
+"""Every setting in one place: defaults, then the environment, then an explicit override mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_database_url() -> str:
+    data_dir = Path(platformdirs.user_data_dir("assay"))
+    return f"sqlite:///{data_dir / 'assay.db'}"
+
+
+class Settings(BaseSettings):
+    """Deployment settings. Each field's environment variable is listed in README.md and .env.example."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default_factory=_default_database_url,
+        validation_alias=AliasChoices("DATABASE_URL", "ASSAY_DATABASE_URL", "database_url"),
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "ASSAY_REDIS_URL", "redis_url")
+    )
+    auto_migrate: bool = True
+    secret_key: str = "dev-only-change-me"
+    # Large enough for a 100,000-row JSONL upload of small rows.
+    max_request_bytes: int = 64 * 1024 * 1024
+    page_size: int = 50
+    sqlite_busy_timeout_ms: int = 30_000
+
+    llm_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    judge_model: str | None = None
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "ASSAY_OPENAI_API_KEY", "openai_api_key")
+    )
+
+    def merged(self, overrides: dict[str, Any] | None) -> Settings:
+        """Return a copy with explicit values (for example a test config) layered on top."""
+        return self.model_copy(update=overrides or {})
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Read defaults and the environment now (never at import time), then apply overrides."""
+    return Settings().merged(overrides)

@@ -1,0 +1,134 @@
+"""Shared fixtures: an app per test on a clean database (SQLite and PostgreSQL), projects with keys."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from api import create_app
+from models.db import Database
+from models.orm import Base
+from services import auth as auth_service
+
+PG_ADMIN_URL = os.environ.get("ASSAY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_TEST_DB = os.environ.get("ASSAY_TEST_PG_DB", "assay_test")
+
+
+def _pg_url(db: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test gets a copy, which is much cheaper than migrating again."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    db.dispose()  # closing the last connection checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Database:
+    """The PostgreSQL test database, created and migrated once per run."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{PG_TEST_DB}"')
+    db = Database(_pg_url(PG_TEST_DB))
+    db.migrate()
+    return db
+
+
+def _truncate_all(db: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A clean, migrated database for one test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "assay.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    db: Database = request.getfixturevalue("pg_database")
+    _truncate_all(db)
+    return db.url
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app({"database_url": database_url, "auto_migrate": False, "page_size": 5})
+    yield app
+    app.extensions["assay_db"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class ProjectHandle:
+    """A project with its key, and helpers that call its routes with the right credentials."""
+
+    client: FlaskClient
+    id: int
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.key}
+
+    def url(self, path: str) -> str:
+        return f"/api/v0/projects/{self.id}/{path.lstrip('/')}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.open(self.url(path), method=method, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.call("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.call("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.call("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.call("DELETE", path, **kwargs)
+
+
+def make_project(app: Flask, name: str) -> ProjectHandle:
+    database: Database = app.extensions["assay_db"]
+    with database.session() as session:
+        project = auth_service.create_project(session, name)
+        key = auth_service.create_api_key(session, project.id)
+        project_id = project.id
+    return ProjectHandle(app.test_client(), project_id, key)
+
+
+@pytest.fixture
+def project(app: Flask) -> ProjectHandle:
+    return make_project(app, "Project A")
+
+
+@pytest.fixture
+def other_project(app: Flask) -> ProjectHandle:
+    return make_project(app, "Project B")
