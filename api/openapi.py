@@ -25,12 +25,19 @@ Errors are <code>{"detail": "..."}</code>.</p><div id="ops">Loading...</div>
 fetch('openapi.json').then(r=>r.json()).then(spec=>{const out=[];
 for(const [path,ops] of Object.entries(spec.paths)){for(const [m,op] of Object.entries(ops)){
 const e=s=>s.replace(/[&<>]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]));
-out.push('<div class="op"><span class="m">'+m.toUpperCase()+'</span><code>'+e(path)+'</code><div>'+e(op.summary||'')+'</div></div>');}}
+out.push('<div class="op"><span class="m">'+m.toUpperCase()+'</span><code>'+e(path)+'</code>'
+  +'<div>'+e(op.summary||'')+'</div></div>');}}
 document.getElementById('ops').innerHTML=out.join('');});
 </script></body></html>"""
 
-ERROR_STATUSES = {"400": "Malformed JSON", "401": "Missing or invalid credentials", "404": "Not found",
-                  "409": "Conflict", "422": "Validation error naming the field", "503": "Database unavailable"}
+ERROR_STATUSES = {
+    "400": "Malformed JSON",
+    "401": "Missing or invalid credentials",
+    "404": "Not found",
+    "409": "Conflict",
+    "422": "Validation error naming the field",
+    "503": "Database unavailable",
+}
 
 
 def _path_of(spec: EndpointSpec) -> str:
@@ -47,17 +54,26 @@ def _schema_ref(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _operation(spec: EndpointSpec, defs: dict[str, Any]) -> dict[str, Any]:
-    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}
-              for n in re.findall(r"{(\w+)}", _path_of(spec))]
+    params = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}
+        for n in re.findall(r"{(\w+)}", _path_of(spec))
+    ]
     if spec.query is not None:
         for name, field in spec.query.model_fields.items():
-            params.append({"name": name, "in": "query", "required": field.is_required(),
-                           "description": field.description or ""})
-    op: dict[str, Any] = {"summary": spec.summary, "operationId": f"{spec.blueprint.name}_{spec.rule}_{spec.method}",
-                          "parameters": params, "responses": {}}
+            params.append(
+                {"name": name, "in": "query", "required": field.is_required(), "description": field.description or ""}
+            )
+    op: dict[str, Any] = {
+        "summary": spec.summary,
+        "operationId": f"{spec.blueprint.name}_{spec.rule}_{spec.method}",
+        "parameters": params,
+        "responses": {},
+    }
     if spec.body is not None:
-        op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": _schema_ref(spec.body, defs)}}}
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _schema_ref(spec.body, defs)}},
+        }
     ok: dict[str, Any] = {"description": "Success"}
     if spec.response is not None:
         ok["content"] = {"application/json": {"schema": _schema_ref(spec.response, defs)}}
@@ -79,13 +95,18 @@ def build_spec(extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     defs.update(error_defs.get("$defs", {}))
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Assay", "version": "0.1.0",
-                 "description": "Self-hosted LLM evaluation backend speaking the elluminate REST API"},
+        "info": {
+            "title": "Assay",
+            "version": "0.1.0",
+            "description": "Self-hosted LLM evaluation backend speaking the elluminate REST API",
+        },
         "paths": paths,
         "components": {
             "schemas": defs,
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                                "bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
         },
         "security": [{"apiKey": []}, {"bearer": []}],
     }
@@ -106,6 +127,3 @@ def docs() -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-
-
-

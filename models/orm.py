@@ -275,6 +275,7 @@ class PromptResponse(Base):
     llm_config_id: Mapped[int | None] = mapped_column(ForeignKey("llm_configs.id", ondelete="SET NULL"))
     epoch: Mapped[int] = mapped_column(Integer, default=1)
     messages: Mapped[list[Any]] = mapped_column(default=list)
+    llm_model_name: Mapped[str | None] = mapped_column(String(500))
     error: Mapped[str | None] = mapped_column(Text)
     annotation: Mapped[str] = mapped_column(Text, default="")
     termination_reason: Mapped[str | None] = mapped_column(String(100))
@@ -282,13 +283,25 @@ class PromptResponse(Base):
     input_tokens: Mapped[int | None] = mapped_column(Integer)
     output_tokens: Mapped[int | None] = mapped_column(Integer)
     reasoning_tokens: Mapped[int | None] = mapped_column(Integer)
-    cost_usd: Mapped[float | None] = mapped_column(Float)
+    input_cost_usd: Mapped[float | None] = mapped_column(Float)
+    output_cost_usd: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     prompt: Mapped[Prompt] = relationship(lazy="joined", innerjoin=True)
     llm_config: Mapped[LLMConfig | None] = relationship(lazy="joined")
     ratings: Mapped[list[Rating]] = relationship(
         back_populates="response", order_by="Rating.id", cascade="all, delete-orphan", lazy="selectin"
     )
+    # What clients see: failed ratings (no verdict) are counted in results but never listed.
+    verdicts: Mapped[list[Rating]] = relationship(
+        primaryjoin="and_(Rating.response_id == PromptResponse.id, Rating.rating.is_not(None))",
+        order_by="Rating.id",
+        viewonly=True,
+        lazy="selectin",
+    )
+
+    @property
+    def generation_metadata(self) -> dict[str, Any] | None:
+        return _metadata(self.llm_config, self.llm_model_name, self)
 
 
 class Rating(Base):
@@ -300,16 +313,36 @@ class Rating(Base):
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), index=True)
     criterion_id: Mapped[int] = mapped_column(ForeignKey("criteria.id", ondelete="CASCADE"), index=True)
     rating: Mapped[str | None] = mapped_column(String(3))
+    llm_model_name: Mapped[str | None] = mapped_column(String(500))
     reasoning: Mapped[str | None] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     input_tokens: Mapped[int | None] = mapped_column(Integer)
     output_tokens: Mapped[int | None] = mapped_column(Integer)
-    cost_usd: Mapped[float | None] = mapped_column(Float)
+    input_cost_usd: Mapped[float | None] = mapped_column(Float)
+    output_cost_usd: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     response: Mapped[PromptResponse] = relationship(back_populates="ratings")
     criterion: Mapped[Criterion] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def generation_metadata(self) -> dict[str, Any] | None:
+        return _metadata(None, self.llm_model_name, self)
+
+
+def _metadata(config: LLMConfig | None, model_name: str | None, row: Any) -> dict[str, Any] | None:
+    """The SDK's GenerationMetadata; 0.7.x requires `llm_model_config` whenever it is present."""
+    if config is None and model_name is None:
+        return None
+    model_config: Any = config if config is not None else {"name": "platform default", "llm_model_name": model_name}
+    return {
+        "llm_model_config": model_config,
+        "duration_seconds": row.duration_seconds,
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "reasoning_tokens": getattr(row, "reasoning_tokens", None),
+    }
 
 
 class Job(Base):

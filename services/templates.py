@@ -134,7 +134,9 @@ def list_(session: Session, project_id: int, query: PromptTemplateQuery, page_si
     return paginate(session, stmt, query.page, page_size)
 
 
-def _compatible_with_collection(session: Session, project_id: int, stmt: Select[Any], collection_id: int) -> Select[Any]:
+def _compatible_with_collection(
+    session: Session, project_id: int, stmt: Select[Any], collection_id: int
+) -> Select[Any]:
     from services import collections
 
     names = set(collections.column_names(collections.get(session, project_id, collection_id)))

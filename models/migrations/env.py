@@ -1,6 +1,7 @@
 """Alembic environment: the URL comes from the config that `models.db.alembic_config` builds."""
 
 from alembic import context
+
 from models.db import make_engine
 from models.orm import Base
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 from pydantic import Field, model_validator
 
 from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
@@ -43,6 +42,12 @@ class CriterionUpdate(RequestModel):
 class CriteriaQuery(PageQuery):
     prompt_template_id: int | None = None
     criterion_set_id: int | None = None
+
+    @model_validator(mode="after")
+    def _some_target(self) -> CriteriaQuery:
+        if self.prompt_template_id is None and self.criterion_set_id is None:
+            raise ValueError("give prompt_template_id or criterion_set_id (or both)")
+        return self
 
 
 class NameQuery(PageQuery):

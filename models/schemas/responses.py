@@ -13,8 +13,16 @@ from models.schemas.templates import PromptTemplateOut
 RatingMode = Literal["fast", "detailed"]
 
 
+class ModelConfigSnapshot(WireModel):
+    """The model a response came from when it was not an LLM config of the project (the default)."""
+
+    id: int | None = None
+    name: str | None = None
+    llm_model_name: str
+
+
 class GenerationMetadataOut(WireModel):
-    llm_model_config: LLMConfigOut | None = None
+    llm_model_config: LLMConfigOut | ModelConfigSnapshot | None = None
     duration_seconds: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -50,7 +58,7 @@ class PromptResponseOut(WireModel):
     annotation: str = ""
     termination_reason: str | None = None
     experiment_id: int | None = None
-    ratings: list[RatingOut] = []
+    ratings: list[RatingOut] = Field(default=[], validation_alias="verdicts")
     created_at: UtcDatetime
 
 

@@ -2,12 +2,11 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 03:56:10.780058
+Create Date: 2026-11-22 03:57:23.142545
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0001"
 down_revision = None
@@ -412,6 +411,7 @@ def upgrade() -> None:
         sa.Column("llm_config_id", sa.Integer(), nullable=True),
         sa.Column("epoch", sa.Integer(), nullable=False),
         sa.Column("messages", sa.JSON(), nullable=False),
+        sa.Column("llm_model_name", sa.String(length=500), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("annotation", sa.Text(), nullable=False),
         sa.Column("termination_reason", sa.String(length=100), nullable=True),
@@ -419,7 +419,8 @@ def upgrade() -> None:
         sa.Column("input_tokens", sa.Integer(), nullable=True),
         sa.Column("output_tokens", sa.Integer(), nullable=True),
         sa.Column("reasoning_tokens", sa.Integer(), nullable=True),
-        sa.Column("cost_usd", sa.Float(), nullable=True),
+        sa.Column("input_cost_usd", sa.Float(), nullable=True),
+        sa.Column("output_cost_usd", sa.Float(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["entry_id"], ["entries.id"], name=op.f("fk_responses_entry_id_entries"), ondelete="CASCADE"
@@ -472,13 +473,15 @@ def upgrade() -> None:
         sa.Column("response_id", sa.Integer(), nullable=False),
         sa.Column("criterion_id", sa.Integer(), nullable=False),
         sa.Column("rating", sa.String(length=3), nullable=True),
+        sa.Column("llm_model_name", sa.String(length=500), nullable=True),
         sa.Column("reasoning", sa.Text(), nullable=True),
         sa.Column("score", sa.Float(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("duration_seconds", sa.Float(), nullable=True),
         sa.Column("input_tokens", sa.Integer(), nullable=True),
         sa.Column("output_tokens", sa.Integer(), nullable=True),
-        sa.Column("cost_usd", sa.Float(), nullable=True),
+        sa.Column("input_cost_usd", sa.Float(), nullable=True),
+        sa.Column("output_cost_usd", sa.Float(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["criterion_id"],

@@ -1,0 +1,122 @@
+"""`assay`: one command for the API, workers, migrations, projects, keys, tokens and the fake model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from models.db import Database
+from services import auth as auth_service
+from services.settings import load_settings
+
+
+def _database() -> Database:
+    settings = load_settings()
+    return Database(settings.database_url, settings.sqlite_busy_timeout_ms)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Assay: a self-hosted LLM evaluation backend that speaks the elluminate REST API."""
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (DATABASE_URL; SQLite in the user data folder by default)."""
+    database = _database()
+    database.migrate()
+    click.echo(f"database is at the newest migration: {database.engine.url.render_as_string(hide_password=True)}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn processes")
+@click.option(
+    "--threads", default=64, show_default=True, type=int, help="threads per process (each SSE stream holds one)"
+)
+def api(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the REST API with gunicorn (gthread workers, so many SSE streams can stay open)."""
+    _database().migrate()
+    from cli.server import serve
+
+    serve(host, port, workers, threads)
+
+
+@cli.group()
+def projects() -> None:
+    """Create and list projects."""
+
+
+@projects.command("create")
+@click.argument("name")
+@click.option("--description", default="")
+@click.option("--key", "fixed_key", default=None, help="use this API key instead of a random one")
+def create_project(name: str, description: str, fixed_key: str | None) -> None:
+    """Create a project and print its API key (shown only this once)."""
+    database = _database()
+    database.migrate()
+    with database.session() as session:
+        project = auth_service.create_project(session, name, description)
+        key = auth_service.create_api_key(session, project.id, "created by CLI", fixed_key)
+        project_id = project.id
+    click.echo(f"project {project_id} {name!r} created")
+    click.echo(f"API key (shown once): {key}")
+
+
+@projects.command("list")
+def list_projects() -> None:
+    """List every project with its id."""
+    from sqlalchemy import select
+
+    from models.orm import Project
+
+    with _database().session() as session:
+        for project in session.scalars(select(Project).order_by(Project.id)):
+            click.echo(f"{project.id}\t{project.name}")
+
+
+@cli.group()
+def keys() -> None:
+    """Project API keys."""
+
+
+@keys.command("create")
+@click.option("--project", "project_id", required=True, type=int)
+@click.option("--name", default="")
+def create_key(project_id: int, name: str) -> None:
+    """Create another API key for a project and print it once."""
+    from models.orm import Project
+
+    with _database().session() as session:
+        if session.get(Project, project_id) is None:
+            raise click.ClickException(f"project {project_id} not found")
+        key = auth_service.create_api_key(session, project_id, name)
+    click.echo(f"API key (shown once): {key}")
+
+
+@cli.group()
+def tokens() -> None:
+    """Organization tokens (Authorization: Bearer; the SDK then needs project_id)."""
+
+
+@tokens.command("create")
+@click.option("--name", default="")
+def create_token(name: str) -> None:
+    """Create a token for the default organization and print it once."""
+    database = _database()
+    database.migrate()
+    with database.session() as session:
+        token = auth_service.create_org_token(session, auth_service.default_organization(session).id, name)
+    click.echo(f"token (shown once): {token}")
+
+
+def _mount_optional(group: click.Group, module: str, attr: str, name: str) -> None:
+    import importlib
+
+    command: Any = getattr(importlib.import_module(module), attr)
+    group.add_command(command, name)
+
+
+_mount_optional(cli, "fakellm.cli", "fake_llm", "fake-llm")

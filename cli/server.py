@@ -1,0 +1,37 @@
+"""Run the API under gunicorn from Python, so `assay api` needs no separate config file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from api import create_app
+
+        return create_app({"auto_migrate": False})
+
+
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    _Gunicorn(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            # SSE streams are long responses; a stream emits a keep-alive well within this.
+            "timeout": 300,
+            "graceful_timeout": 10,
+            "accesslog": None,
+        }
+    ).run()

@@ -1,0 +1,120 @@
+"""Experiments: a template, a collection, a criterion set and a model, plus their responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from models.orm import Collection, CriterionSet, Experiment, LLMConfig, PromptTemplate
+from models.schemas.experiments import ExperimentCreate, ExperimentQuery
+from services import results
+from services.errors import Conflict, Invalid, NotFound, not_found
+from services.pagination import Paged, paginate
+
+
+@dataclass
+class ExperimentView:
+    """An experiment with its computed results, read by attribute like the row itself."""
+
+    experiment: Experiment
+    results: dict[str, Any]
+    n_epochs: int | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.experiment, name)
+
+
+def view(session: Session, experiment: Experiment) -> ExperimentView:
+    return ExperimentView(experiment, results.compute(session, experiment), experiment.n_epochs)
+
+
+def get(session: Session, project_id: int, experiment_id: int) -> Experiment:
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None or experiment.project_id != project_id:
+        raise not_found("Experiment", experiment_id)
+    return experiment
+
+
+def _owned(session: Session, model: type[Any], project_id: int, ident: int, field: str) -> Any:
+    row = session.get(model, ident)
+    if row is None or row.project_id != project_id:
+        raise NotFound(f"body.{field}: {model.__name__} {ident} not found")
+    return row
+
+
+def _resolve_criterion_set(
+    session: Session, project_id: int, body: ExperimentCreate, template: PromptTemplate | None
+) -> CriterionSet:
+    if body.criterion_set_id is not None:
+        return _owned(session, CriterionSet, project_id, body.criterion_set_id, "criterion_set_id")
+    if template is not None and template.criterion_set_id is not None:
+        return session.get_one(CriterionSet, template.criterion_set_id)
+    raise Invalid(
+        "body.criterion_set_id: required because the prompt template has no linked criterion set "
+        "(link one, add criteria to the template, or generate them)"
+    )
+
+
+def _check_response_column(collection: Collection, column_id: int | None) -> None:
+    if column_id is not None and column_id not in {c.id for c in collection.columns}:
+        raise Invalid(f"body.response_column_id: column {column_id} is not a column of collection {collection.id}")
+
+
+def create(session: Session, project_id: int, body: ExperimentCreate) -> Experiment:
+    """Validate every reference, then write the experiment row (no job is started here)."""
+    if session.scalar(select(Experiment.id).where(Experiment.project_id == project_id, Experiment.name == body.name)):
+        raise Conflict(f"Experiment '{body.name}' already exists")
+    collection = _owned(session, Collection, project_id, body.collection_id, "collection_id")
+    template = None
+    if body.prompt_template_id is not None:
+        template = _owned(session, PromptTemplate, project_id, body.prompt_template_id, "prompt_template_id")
+    elif body.response_column_id is None:
+        raise Invalid("body.prompt_template_id: required unless response_column_id names the responses")
+    if body.llm_config_id is not None:
+        _owned(session, LLMConfig, project_id, body.llm_config_id, "llm_config_id")
+    _check_response_column(collection, body.response_column_id)
+    criterion_set = _resolve_criterion_set(session, project_id, body, template)
+    experiment = Experiment(
+        project_id=project_id,
+        name=body.name,
+        description=body.description or "",
+        prompt_template_id=template.id if template else None,
+        collection_id=collection.id,
+        criterion_set_id=criterion_set.id,
+        llm_config_id=body.llm_config_id,
+        rating_mode=body.rating_mode,
+        rating_version=body.rating_version,
+        n_epochs=1 if body.response_column_id is not None else body.n_epochs,
+        generation_params=body.generation_params.model_dump(exclude_none=True) if body.generation_params else None,
+        response_column_id=body.response_column_id,
+        evaluation_mode=body.evaluation_mode,
+        use_cache=body.use_cache,
+    )
+    session.add(experiment)
+    session.flush()
+    return experiment
+
+
+def list_(session: Session, project_id: int, query: ExperimentQuery, page_size: int) -> Paged[Any]:
+    stmt: Select[Any] = select(Experiment).where(Experiment.project_id == project_id)
+    if query.experiment_name is not None:
+        stmt = stmt.where(Experiment.name == query.experiment_name)
+    if query.experiment_name_search:
+        stmt = stmt.where(Experiment.name.contains(query.experiment_name_search, autoescape=True))
+    for column, value in (
+        (Experiment.prompt_template_id, query.prompt_template_id),
+        (Experiment.collection_id, query.collection_id),
+        (Experiment.llm_config_id, query.llm_config_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    page = paginate(session, stmt.order_by(Experiment.id.desc()), query.page, page_size)
+    return Paged(items=[view(session, e) for e in page.items], count=page.count)
+
+
+def delete(session: Session, project_id: int, experiment_id: int) -> None:
+    session.delete(get(session, project_id, experiment_id))
+    session.flush()

@@ -1,0 +1,136 @@
+"""Prompt responses and their ratings: listing with the SDK's filters, manual adds, annotations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from models.orm import Entry, Experiment, Prompt, PromptResponse, PromptTemplate, Rating
+from models.schemas.responses import CreatePromptResponse, ResponsesQuery
+from services import templates
+from services.errors import Invalid, NotFound, not_found
+from services.pagination import Paged, paginate
+
+RESPONSE_ROLES = {"assistant", "tool", "user", "system"}
+
+
+def get(session: Session, project_id: int, response_id: int) -> PromptResponse:
+    response = session.get(PromptResponse, response_id)
+    if response is None or response.project_id != project_id:
+        raise not_found("Response", response_id)
+    return response
+
+
+def list_(session: Session, project_id: int, query: ResponsesQuery, page_size: int) -> Paged[PromptResponse]:
+    """Responses in id order, each with its ratings; every filter is optional and they combine."""
+    stmt: Select[Any] = select(PromptResponse).where(PromptResponse.project_id == project_id)
+    if query.experiment_id is not None:
+        stmt = stmt.where(PromptResponse.experiment_id == query.experiment_id)
+    if query.response_ids:
+        stmt = stmt.where(PromptResponse.id.in_(query.response_ids))
+    if query.template_variables_id is not None:
+        stmt = stmt.where(PromptResponse.entry_id == query.template_variables_id)
+    if query.epoch is not None:
+        stmt = stmt.where(PromptResponse.epoch == query.epoch)
+    if query.llm_model_name is not None:
+        stmt = stmt.where(PromptResponse.llm_model_name == query.llm_model_name)
+    if query.failed is not None:
+        stmt = stmt.where(PromptResponse.error.is_not(None) if query.failed else PromptResponse.error.is_(None))
+    if query.prompt_template_id is not None:
+        stmt = stmt.where(PromptResponse.prompt.has(Prompt.prompt_template_id == query.prompt_template_id))
+    if query.collection_id is not None:
+        stmt = stmt.where(
+            PromptResponse.entry_id.in_(select(Entry.id).where(Entry.collection_id == query.collection_id))
+        )
+    return paginate(session, stmt.order_by(PromptResponse.id), query.page, page_size)
+
+
+def prompt_for(session: Session, template: PromptTemplate | None, entry: Entry) -> Prompt:
+    """The rendered prompt of (template, entry), created once and shared."""
+    template_id = template.id if template else None
+    prompt = session.scalar(select(Prompt).where(Prompt.prompt_template_id == template_id, Prompt.entry_id == entry.id))
+    if prompt is None:
+        messages = templates.render_messages(template.messages, entry.input_values) if template else []
+        prompt = Prompt(prompt_template_id=template_id, entry_id=entry.id, messages=messages)
+        session.add(prompt)
+        session.flush()
+    return prompt
+
+
+def check_response_messages(messages: list[dict[str, Any]], where: str = "body.messages") -> None:
+    for i, message in enumerate(messages):
+        if message.get("role") not in RESPONSE_ROLES:
+            raise Invalid(f"{where}[{i}].role must be one of {sorted(RESPONSE_ROLES)}")
+    if not any(m.get("role") in {"assistant", "tool"} for m in messages):
+        raise Invalid(f"{where}: needs at least one assistant or tool message")
+
+
+def _entry_of(session: Session, project_id: int, entry_id: int, where: str) -> Entry:
+    entry = session.get(Entry, entry_id)
+    if entry is None or entry.collection.project_id != project_id:
+        raise NotFound(f"{where}: entry {entry_id} not found")
+    return entry
+
+
+def add(session: Session, project_id: int, body: CreatePromptResponse, where: str = "body") -> PromptResponse:
+    """Store a response the caller produced (no model call); it replaces that (entry, epoch)'s old one."""
+    check_response_messages(body.messages, f"{where}.messages")
+    entry = _entry_of(session, project_id, body.template_variables_id, f"{where}.template_variables_id")
+    experiment = None
+    if body.experiment_id is not None:
+        experiment = session.get(Experiment, body.experiment_id)
+        if experiment is None or experiment.project_id != project_id:
+            raise NotFound(f"{where}.experiment_id: experiment {body.experiment_id} not found")
+    template = experiment.prompt_template if experiment else None
+    replace_existing(session, experiment, entry.id, body.epoch)
+    metadata = body.metadata or {}
+    response = PromptResponse(
+        project_id=project_id,
+        experiment_id=experiment.id if experiment else None,
+        prompt_id=prompt_for(session, template, entry).id,
+        entry_id=entry.id,
+        epoch=body.epoch,
+        messages=body.messages,
+        duration_seconds=metadata.get("duration_seconds"),
+        input_tokens=metadata.get("input_tokens"),
+        output_tokens=metadata.get("output_tokens"),
+        reasoning_tokens=metadata.get("reasoning_tokens"),
+    )
+    session.add(response)
+    session.flush()
+    return response
+
+
+def replace_existing(session: Session, experiment: Experiment | None, entry_id: int, epoch: int) -> None:
+    if experiment is None:
+        return
+    old = session.scalar(
+        select(PromptResponse).where(
+            PromptResponse.experiment_id == experiment.id,
+            PromptResponse.entry_id == entry_id,
+            PromptResponse.epoch == epoch,
+        )
+    )
+    if old is not None:
+        session.delete(old)
+        session.flush()
+
+
+def annotate(session: Session, project_id: int, response_id: int, annotation: str) -> PromptResponse:
+    response = get(session, project_id, response_id)
+    response.annotation = annotation
+    session.flush()
+    return response
+
+
+def delete(session: Session, project_id: int, response_id: int) -> None:
+    session.delete(get(session, project_id, response_id))
+    session.flush()
+
+
+def ratings_of(session: Session, project_id: int, response_id: int, page: int | None, page_size: int) -> Paged[Rating]:
+    get(session, project_id, response_id)
+    stmt = select(Rating).where(Rating.response_id == response_id, Rating.rating.is_not(None)).order_by(Rating.id)
+    return paginate(session, stmt, page, page_size)

@@ -1,0 +1,1 @@
+"""Celery workers: the job engine lives here (see the job-engine issue)."""
