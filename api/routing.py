@@ -15,7 +15,7 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.errors import describe_validation_error
-from api.extensions import db_session
+from api.extensions import db_session, run_after_commit
 from services.errors import Invalid, ServiceError
 
 
@@ -38,11 +38,16 @@ class BadRequest(ServiceError):
     status = 400
 
 
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_json_body(model: type[BaseModel]) -> BaseModel:
     raw = request.get_data(cache=True)
     try:
-        data = json.loads(raw) if raw else {}
-    except ValueError as exc:
+        data = json.loads(raw, parse_constant=_no_constants) if raw else {}
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored: refuse them here
+    except (ValueError, UnicodeEncodeError) as exc:
         raise BadRequest(f"Malformed JSON body: {exc}") from None
     if not isinstance(data, dict):
         raise Invalid("body: expected a JSON object")
@@ -100,6 +105,7 @@ def endpoint(
             result = fn(**kwargs)
             payload = to_json(response, result) if response is not None else b""
             db_session().commit()
+            run_after_commit()
             if response is None:
                 return Response(status=204 if status == 200 else status)
             return Response(payload, status=status, mimetype="application/json")

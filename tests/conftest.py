@@ -20,7 +20,8 @@ from models.orm import Base
 from services import auth as auth_service
 
 PG_ADMIN_URL = os.environ.get("ASSAY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_TEST_DB = os.environ.get("ASSAY_TEST_PG_DB", "assay_test")
+# One database per test run, so concurrent runs on one machine never see each other's rows.
+PG_TEST_DB = os.environ.get("ASSAY_TEST_PG_DB", f"assay_test_{os.getpid()}")
 
 
 def _pg_url(db: str) -> str:
@@ -37,17 +38,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Database:
-    """The PostgreSQL test database, created and migrated once per run."""
+def create_pg_database(name: str) -> str:
     import psycopg
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{PG_TEST_DB}"')
-    db = Database(_pg_url(PG_TEST_DB))
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return _pg_url(name)
+
+
+def drop_pg_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[Database]:
+    """The PostgreSQL test database, created and migrated once per run, dropped at the end."""
+    db = Database(create_pg_database(PG_TEST_DB))
     db.migrate()
-    return db
+    yield db
+    db.dispose()
+    drop_pg_database(PG_TEST_DB)
 
 
 def _truncate_all(db: Database) -> None:
