@@ -1,0 +1,181 @@
+"""One chat completion with retries, an optional concurrency limit, token counts and cost."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+
+from .clients import DEFAULT_BASE_URL, get_client
+from .limiter import Limiter
+from .retry import RetryPolicy, Sleep, UnreadableResponse, call_with_retries
+
+Message = dict[str, Any]
+_SYSTEM_ROLES = frozenset({"system", "developer"})
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Which model to call, how, and what its tokens cost."""
+
+    model: str
+    base_url: str | None = None
+    """``None`` means OpenAI's public API."""
+    api_key: str | None = field(default=None, repr=False)
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    reasoning_effort: str | None = None
+    system_message: str | None = None
+    timeout: float = 60.0
+    """Seconds per HTTP attempt."""
+    max_retries: int = 3
+    """Retries after the first attempt (like the openai client's own setting)."""
+    total_timeout: float = 120.0
+    """Seconds for a whole call, retries and waits included."""
+    input_price_per_mtok: float = 0.0
+    output_price_per_mtok: float = 0.0
+    max_connections: int = 10
+    """HTTP connections kept to the provider; also the natural concurrency limit for it."""
+
+    def retry_policy(self, sleep: Sleep | None = None) -> RetryPolicy:
+        """The retry policy this spec asks for (``sleep`` is injectable for unit tests)."""
+        policy = RetryPolicy(max_retries=self.max_retries, total_timeout=self.total_timeout)
+        return policy if sleep is None else dataclasses.replace(policy, sleep=sleep)
+
+    @property
+    def limiter_key(self) -> str:
+        """A Redis key naming this provider account and model; the API key only enters hashed."""
+        identity = f"{self.base_url or DEFAULT_BASE_URL}\n{self.api_key or ''}\n{self.model}"
+        return "assay:llm:limit:" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """The assistant's answer and what it took to get it."""
+
+    content: str
+    message: Message
+    """The assistant message as a dict: ``role``, ``content`` and ``tool_calls`` when present."""
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    duration: float
+    """Seconds for the whole call, retries included."""
+    input_cost: float
+    output_cost: float
+    attempts: int
+    finish_reason: str | None = None
+
+    @property
+    def total_cost(self) -> float:
+        """Input plus output cost."""
+        return self.input_cost + self.output_cost
+
+
+async def chat(
+    spec: ModelSpec,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    response_format: Mapping[str, Any] | None = None,
+    limiter: Limiter | None = None,
+    deadline: float | None = None,
+    sleep: Sleep | None = None,
+) -> ChatResult:
+    """Ask ``spec.model`` for one chat completion, retrying transient failures.
+
+    ``limiter`` bounds concurrency per attempt (its slot is not held while waiting to retry);
+    ``deadline`` (a ``time.monotonic()`` value) can tighten ``spec.total_timeout``.
+    Raises :class:`~llm.errors.LLMCallError` when the call fails for good.
+    """
+    started = time.monotonic()
+    client = get_client(spec.base_url, spec.api_key, timeout=spec.timeout, max_connections=spec.max_connections)
+    params = request_params(spec, messages, response_format)
+
+    async def attempt() -> ChatCompletion:
+        return await _attempt(client, params, limiter)
+
+    what = f"chat completion with {spec.model!r} at {spec.base_url or DEFAULT_BASE_URL}"
+    completion, attempts = await call_with_retries(attempt, spec.retry_policy(sleep), what=what, deadline=deadline)
+    return _result(spec, completion, attempts, time.monotonic() - started)
+
+
+def request_params(
+    spec: ModelSpec, messages: Sequence[Mapping[str, Any]], response_format: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The keyword arguments of ``chat.completions.create``; optional settings only when set."""
+    optional = {
+        "temperature": spec.temperature,
+        "top_p": spec.top_p,
+        "max_tokens": spec.max_tokens,
+        "reasoning_effort": spec.reasoning_effort,
+        "response_format": response_format,
+    }
+    params: dict[str, Any] = {"model": spec.model, "messages": with_system_message(spec, messages)}
+    params.update({name: value for name, value in optional.items() if value is not None})
+    params["timeout"] = spec.timeout
+    return params
+
+
+def with_system_message(spec: ModelSpec, messages: Sequence[Mapping[str, Any]]) -> list[Message]:
+    """``messages`` with the spec's system message first, unless they already start with one."""
+    prepared = [dict(message) for message in messages]
+    if spec.system_message and not (prepared and prepared[0].get("role") in _SYSTEM_ROLES):
+        prepared.insert(0, {"role": "system", "content": spec.system_message})
+    return prepared
+
+
+async def _attempt(client: AsyncOpenAI, params: dict[str, Any], limiter: Limiter | None) -> ChatCompletion:
+    if limiter is None:
+        return _checked(await client.chat.completions.create(**params))
+    async with limiter.slot():
+        try:
+            completion = await client.chat.completions.create(**params)
+        except openai.RateLimitError:
+            await limiter.on_rate_limit()
+            raise
+    await limiter.on_success()
+    return _checked(completion)
+
+
+def _checked(completion: ChatCompletion) -> ChatCompletion:
+    if not completion.choices:
+        raise UnreadableResponse("the completion has no choices")
+    return completion
+
+
+def _result(spec: ModelSpec, completion: ChatCompletion, attempts: int, duration: float) -> ChatResult:
+    choice = completion.choices[0]
+    usage = completion.usage
+    prompt_tokens = usage.prompt_tokens if usage else 0
+    completion_tokens = usage.completion_tokens if usage else 0
+    details = usage.completion_tokens_details if usage else None
+    return ChatResult(
+        content=choice.message.content or "",
+        message=message_dict(choice.message),
+        model=completion.model or spec.model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        reasoning_tokens=(details.reasoning_tokens or 0) if details else 0,
+        duration=duration,
+        input_cost=prompt_tokens * spec.input_price_per_mtok / 1_000_000,
+        output_cost=completion_tokens * spec.output_price_per_mtok / 1_000_000,
+        attempts=attempts,
+        finish_reason=choice.finish_reason,
+    )
+
+
+def message_dict(message: ChatCompletionMessage) -> Message:
+    """The assistant message as a plain dict, ready to store or to send back in a conversation."""
+    result: Message = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        result["tool_calls"] = [call.model_dump(exclude_none=True) for call in message.tool_calls]
+    return result

@@ -1,0 +1,290 @@
+"""Concurrency limits for model calls: cluster-wide on Redis, or per process.
+
+Both limiters are adaptive: a 429 halves the effective limit (at most once per ``cooldown``, so a
+burst of 429s from calls already in flight counts as one signal), and every ``recover_after``
+successes give one slot back, up to the configured limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+# All times are Redis server milliseconds, so clocks of different worker hosts never matter.
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: leases, adaptive; ARGV: member, ttl_ms, limit
+_ACQUIRE = (
+    _NOW_MS
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local limit = tonumber(ARGV[3])
+local effective = tonumber(redis.call('HGET', KEYS[2], 'limit'))
+if effective and effective < limit then limit = math.max(effective, 1) end
+if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
+return 1
+"""
+)
+
+# KEYS: leases; ARGV: member, ttl_ms. Returns 0 if the lease already expired (it is not re-added).
+_RENEW = (
+    _NOW_MS
+    + """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
+return 1
+"""
+)
+
+# KEYS: leases
+_HOLDERS = (
+    _NOW_MS
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+# KEYS: adaptive; ARGV: limit, cooldown_ms, state_ttl_ms. Returns the effective limit.
+_ON_RATE_LIMIT = (
+    _NOW_MS
+    + """
+local current = tonumber(redis.call('HGET', KEYS[1], 'limit')) or tonumber(ARGV[1])
+local cut_at = tonumber(redis.call('HGET', KEYS[1], 'cut_at')) or 0
+if now - cut_at < tonumber(ARGV[2]) then return current end
+current = math.max(1, math.floor(current / 2))
+redis.call('HSET', KEYS[1], 'limit', current, 'ok', 0, 'cut_at', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return current
+"""
+)
+
+# KEYS: adaptive; ARGV: limit, recover_after, state_ttl_ms. Returns the effective limit.
+_ON_SUCCESS = """
+local limit = tonumber(ARGV[1])
+local current = tonumber(redis.call('HGET', KEYS[1], 'limit'))
+if not current or current >= limit then return limit end
+if redis.call('HINCRBY', KEYS[1], 'ok', 1) >= tonumber(ARGV[2]) then
+  current = current + 1
+  redis.call('HSET', KEYS[1], 'limit', current, 'ok', 0)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return current
+"""
+
+
+class Limiter(Protocol):
+    """What :func:`llm.calls.chat` needs from a concurrency limiter."""
+
+    def slot(self, timeout: float | None = None) -> AbstractAsyncContextManager[None]:
+        """Hold one of the limited slots for the duration of the ``async with`` block."""
+        ...
+
+    async def on_success(self) -> None:
+        """Report a successful call (feeds recovery of the effective limit)."""
+
+    async def on_rate_limit(self) -> None:
+        """Report a 429 (halves the effective limit)."""
+
+    async def effective_limit(self) -> int:
+        """The limit currently enforced (at most the configured one)."""
+        ...
+
+
+class RedisLimiter:
+    """At most ``limit`` concurrent holders of ``key`` across every process sharing the Redis.
+
+    Slots are leases in a sorted set (member = holder id, score = expiry). A holder renews its
+    lease in the background, so a crashed process frees its slots after ``lease_ttl`` seconds.
+    Use one instance per event loop (the Redis client belongs to the loop).
+    """
+
+    def __init__(
+        self,
+        redis: str | Redis,
+        key: str,
+        limit: int,
+        *,
+        lease_ttl: float = 30.0,
+        recover_after: int = 10,
+        cooldown: float = 1.0,
+        poll_interval: tuple[float, float] = (0.01, 0.05),
+        state_ttl: float = 3600.0,
+    ) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        self._owns_redis = isinstance(redis, str)
+        self._redis = Redis.from_url(redis) if isinstance(redis, str) else redis
+        self.key = key
+        self.limit = limit
+        self.lease_ttl = lease_ttl
+        self._leases_key, self._adaptive_key = f"{key}:leases", f"{key}:adaptive"
+        self._recover_after, self._poll_interval = recover_after, poll_interval
+        self._cooldown_ms, self._state_ttl_ms = int(cooldown * 1000), int(state_ttl * 1000)
+        self._scripts = {name: self._redis.register_script(source) for name, source in _SCRIPTS.items()}
+
+    @asynccontextmanager
+    async def slot(self, timeout: float | None = None) -> AsyncIterator[None]:
+        """Hold a slot, polling with jitter while all are taken; ``TimeoutError`` after ``timeout``."""
+        member = await self._wait_for_lease(timeout)
+        renewer = asyncio.create_task(self._keep_renewing(member))
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            await asyncio.wait([renewer])
+            await self._release(member)
+
+    async def _wait_for_lease(self, timeout: float | None) -> str:
+        member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        try:
+            async with asyncio.timeout(timeout):
+                while not await self._try_acquire(member):
+                    await asyncio.sleep(random.uniform(*self._poll_interval))
+        except BaseException:
+            # Cancelled while the acquire script ran: the lease may exist without us knowing.
+            await self._release(member)
+            raise
+        return member
+
+    async def _try_acquire(self, member: str) -> bool:
+        keys = [self._leases_key, self._adaptive_key]
+        return bool(await self._scripts["acquire"](keys=keys, args=[member, self._ttl_ms, self.limit]))
+
+    async def _keep_renewing(self, member: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            try:
+                renewed = await self._scripts["renew"](keys=[self._leases_key], args=[member, self._ttl_ms])
+            except RedisError as exc:
+                log.warning("could not renew lease %s on %s: %s", member, self._leases_key, exc)
+                continue
+            if not renewed:
+                log.warning("lease %s on %s expired before it was renewed", member, self._leases_key)
+                return
+
+    async def _release(self, member: str) -> None:
+        # Shielded so a cancellation arriving now cannot leave the slot held until its lease expires.
+        with contextlib.suppress(RedisError):
+            await asyncio.shield(self._redis.zrem(self._leases_key, member))
+
+    @property
+    def _ttl_ms(self) -> int:
+        return max(1, int(self.lease_ttl * 1000))
+
+    async def holders(self) -> int:
+        """How many unexpired leases are held right now."""
+        return int(await self._scripts["holders"](keys=[self._leases_key]))
+
+    async def effective_limit(self) -> int:
+        """The limit currently enforced across the cluster."""
+        value = await self._redis.hget(self._adaptive_key, "limit")
+        return self.limit if value is None else max(1, min(self.limit, int(value)))
+
+    async def on_rate_limit(self) -> None:
+        """Halve the shared effective limit (floor 1), at most once per cooldown."""
+        args = [self.limit, self._cooldown_ms, self._state_ttl_ms]
+        await self._scripts["rate_limited"](keys=[self._adaptive_key], args=args)
+
+    async def on_success(self) -> None:
+        """Count a success; every ``recover_after`` of them raise the shared effective limit by one."""
+        args = [self.limit, self._recover_after, self._state_ttl_ms]
+        await self._scripts["success"](keys=[self._adaptive_key], args=args)
+
+    async def clear(self) -> None:
+        """Forget all leases and the adaptive state of this key."""
+        await self._redis.delete(self._leases_key, self._adaptive_key)
+
+    async def aclose(self) -> None:
+        """Close the Redis client if this limiter created it from a URL."""
+        if self._owns_redis:
+            await self._redis.aclose()
+
+
+_SCRIPTS = {
+    "acquire": _ACQUIRE,
+    "renew": _RENEW,
+    "holders": _HOLDERS,
+    "rate_limited": _ON_RATE_LIMIT,
+    "success": _ON_SUCCESS,
+}
+
+
+class LocalLimiter:
+    """The same adaptive limit within one event loop, for when no Redis is configured.
+
+    Built on an event rather than ``asyncio.Semaphore`` because the effective limit moves.
+    """
+
+    def __init__(self, limit: int, *, recover_after: int = 10, cooldown: float = 1.0) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        self.limit = limit
+        self._effective = limit
+        self._holders = 0
+        self._successes = 0
+        self._recover_after, self._cooldown = recover_after, cooldown
+        self._cut_at = float("-inf")
+        self._changed: asyncio.Event | None = None
+
+    @asynccontextmanager
+    async def slot(self, timeout: float | None = None) -> AsyncIterator[None]:
+        """Hold a slot; waits while all are taken. ``TimeoutError`` after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while self._holders >= self._effective:
+                changed = self._changed = self._changed or asyncio.Event()
+                changed.clear()
+                await changed.wait()
+        self._holders += 1
+        try:
+            yield
+        finally:
+            self._holders -= 1
+            self._notify()
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    async def holders(self) -> int:
+        """How many slots are held right now."""
+        return self._holders
+
+    async def effective_limit(self) -> int:
+        """The limit currently enforced."""
+        return self._effective
+
+    async def on_rate_limit(self) -> None:
+        """Halve the effective limit (floor 1), at most once per cooldown."""
+        now = time.monotonic()
+        if now - self._cut_at >= self._cooldown:
+            self._effective, self._successes, self._cut_at = max(1, self._effective // 2), 0, now
+
+    async def on_success(self) -> None:
+        """Count a success; every ``recover_after`` of them raise the effective limit by one."""
+        if self._effective >= self.limit:
+            return
+        self._successes += 1
+        if self._successes >= self._recover_after:
+            self._effective, self._successes = self._effective + 1, 0
+            self._notify()

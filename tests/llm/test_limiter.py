@@ -1,0 +1,195 @@
+"""Concurrency limits: across processes on Redis, crash recovery, adaptation to 429s, and local."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakellm import FakeLLM
+from llm import LocalLimiter, ModelSpec, RedisLimiter, chat
+
+from .conftest import REDIS_URL, RecordedSleep
+
+Run = Callable[..., Any]
+Spec = Callable[..., ModelSpec]
+HELLO = [{"role": "user", "content": "hello"}]
+WORKER = Path(__file__).with_name("limiter_worker.py")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def worker(*args: str) -> Iterator[subprocess.Popen[str]]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen(
+        [sys.executable, str(WORKER), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def test_limit_holds_across_processes(fake: FakeLLM, redis_key: str) -> None:
+    fake.configure(latency_ms=200)
+    shares = [7, 7, 6]
+    with ExitStack() as stack:
+        processes = [
+            stack.enter_context(worker("calls", fake.base_url, REDIS_URL, redis_key, "4", str(share)))
+            for share in shares
+        ]
+        for process in processes:
+            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        for process in processes:  # all three start calling together
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        succeeded = [int(process.communicate(timeout=60)[0].strip()) for process in processes]
+
+    assert succeeded == shares
+    stats = fake.stats()
+    assert stats["by_status"] == {"200": 20}
+    assert 2 <= stats["max_in_flight"] <= 4
+
+
+def test_killed_holder_frees_its_slot_after_the_lease_ttl(redis_key: str, run: Run) -> None:
+    async def blocked_then_free(holder: subprocess.Popen[str]) -> None:
+        limiter = RedisLimiter(REDIS_URL, redis_key, 1, lease_ttl=1.0)
+        try:
+            assert await limiter.holders() == 1
+            # Longer than the TTL: the live holder keeps renewing its lease, so the slot stays taken.
+            with pytest.raises(TimeoutError):
+                async with limiter.slot(timeout=2.0):
+                    pass
+            holder.send_signal(signal.SIGKILL)
+            holder.wait()
+            async with limiter.slot(timeout=10.0):
+                assert await limiter.holders() == 1
+            assert await limiter.holders() == 0
+        finally:
+            await limiter.aclose()
+
+    with worker("hold", REDIS_URL, redis_key, "1", "1.0") as holder:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        run(blocked_then_free(holder))
+
+
+def test_429_halves_the_shared_limit_and_successes_restore_it(
+    fake: FakeLLM, spec: Spec, redis_key: str, run: Run, recorded_sleep: RecordedSleep
+) -> None:
+    fake.configure(schedule={"1": "429"})
+
+    async def scenario() -> list[int]:
+        limiter = RedisLimiter(REDIS_URL, redis_key, 4, recover_after=2)
+        other_worker = RedisLimiter(REDIS_URL, redis_key, 4, recover_after=2)
+        try:
+            seen = [await other_worker.effective_limit()]
+            await chat(spec(), HELLO, limiter=limiter, sleep=recorded_sleep)  # 429, then success
+            seen.append(await other_worker.effective_limit())
+            await chat(spec(), HELLO, limiter=limiter)
+            seen.append(await other_worker.effective_limit())
+            return seen
+        finally:
+            await limiter.aclose()
+            await other_worker.aclose()
+
+    assert run(scenario()) == [4, 2, 3]
+
+
+def test_lowered_limit_is_enforced(redis_key: str, run: Run) -> None:
+    async def scenario() -> None:
+        limiter = RedisLimiter(REDIS_URL, redis_key, 2, cooldown=0.0)
+        try:
+            await limiter.on_rate_limit()
+            assert await limiter.effective_limit() == 1
+            await limiter.on_rate_limit()
+            assert await limiter.effective_limit() == 1  # never below one
+            async with limiter.slot():
+                with pytest.raises(TimeoutError):
+                    async with limiter.slot(timeout=0.3):
+                        pass
+        finally:
+            await limiter.aclose()
+
+    run(scenario())
+
+
+def test_429_burst_cuts_the_limit_once(redis_key: str, run: Run) -> None:
+    async def scenario() -> int:
+        limiter = RedisLimiter(REDIS_URL, redis_key, 8, cooldown=60.0)
+        try:
+            await asyncio.gather(*(limiter.on_rate_limit() for _ in range(4)))
+            return await limiter.effective_limit()
+        finally:
+            await limiter.aclose()
+
+    assert run(scenario()) == 4
+
+
+def test_cancelled_holder_releases_its_slot(redis_key: str, run: Run) -> None:
+    async def scenario() -> int:
+        limiter = RedisLimiter(REDIS_URL, redis_key, 1)
+        try:
+            entered = asyncio.Event()
+
+            async def hold() -> None:
+                async with limiter.slot():
+                    entered.set()
+                    await asyncio.sleep(3600)
+
+            task = asyncio.create_task(hold())
+            await entered.wait()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return await limiter.holders()
+        finally:
+            await limiter.aclose()
+
+    assert run(scenario()) == 0
+
+
+def test_local_limiter_bounds_concurrency(fake: FakeLLM, spec: Spec, run: Run) -> None:
+    fake.configure(latency_ms=50)
+
+    async def scenario() -> None:
+        limiter = LocalLimiter(3)
+        await asyncio.gather(*(chat(spec(), HELLO, limiter=limiter) for _ in range(12)))
+
+    run(scenario())
+    stats = fake.stats()
+    assert stats["by_status"] == {"200": 12}
+    assert 1 <= stats["max_in_flight"] <= 3
+
+
+def test_local_limiter_adapts(fake: FakeLLM, spec: Spec, run: Run, recorded_sleep: RecordedSleep) -> None:
+    fake.configure(schedule={"1": "429"})
+
+    async def scenario() -> list[int]:
+        limiter = LocalLimiter(4, recover_after=1)
+        await chat(spec(), HELLO, limiter=limiter, sleep=recorded_sleep)
+        after_429_and_one_success = await limiter.effective_limit()
+        await chat(spec(), HELLO, limiter=limiter)
+        return [after_429_and_one_success, await limiter.effective_limit()]
+
+    assert run(scenario()) == [3, 4]
+
+
+def test_limiters_reject_a_zero_limit() -> None:
+    with pytest.raises(ValueError):
+        LocalLimiter(0)
+    with pytest.raises(ValueError):
+        RedisLimiter(REDIS_URL, "unused", 0)
