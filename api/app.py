@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from api import auth, errors, openapi
-from api.extensions import init_db
+from api.extensions import init_db, init_queue
 from api.resources import register_resources
 from services.settings import load_settings
 
@@ -21,6 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key
     app.json.sort_keys = False  # type: ignore[attr-defined]
     init_db(app, settings)
+    init_queue(app, settings)
     errors.init_app(app)
     auth.init_app(app)
     register_resources(app)

@@ -23,9 +23,7 @@ def _authenticate() -> Principal:
         principal = auth_service.principal_for_key(session, key)
     else:
         scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
-        principal = (
-            auth_service.principal_for_token(session, token.strip()) if scheme.lower() == "bearer" else None
-        )
+        principal = auth_service.principal_for_token(session, token.strip()) if scheme.lower() == "bearer" else None
         if not scheme:
             raise Unauthorized("Missing credentials: send X-API-Key or Authorization: Bearer <token>")
     if principal is None:

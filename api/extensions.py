@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from models.db import Database
 from services.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def init_db(app: Flask, settings: Settings) -> None:
@@ -30,6 +35,43 @@ def db_session() -> Session:
     if "db_session" not in g:
         g.db_session = database().sessionmaker()
     return g.db_session
+
+
+def after_commit(fn: Callable[[], None]) -> None:
+    """Run `fn` once the request's unit of work has committed (for example: enqueue a job)."""
+    g.setdefault("after_commit", []).append(fn)
+
+
+def run_after_commit() -> None:
+    for fn in g.pop("after_commit", []):
+        fn()
+
+
+def init_queue(app: Flask, settings: Settings) -> None:
+    from workers.app import create_celery
+
+    app.extensions["assay_celery"] = create_celery(settings)
+
+
+def enqueue_job(job_id: str, fanout: int) -> None:
+    """Send `fanout` run messages after the commit; if Redis is down the sweeper sends them later."""
+    celery = current_app.extensions["assay_celery"]
+    database = current_app.extensions["assay_db"]
+
+    def send() -> None:
+        from services.jobs import mark_enqueued
+        from workers.app import RUN_JOB
+
+        try:
+            for _ in range(max(1, fanout)):
+                celery.send_task(RUN_JOB, args=[job_id])
+        except Exception as exc:  # the job row is committed; the sweeper re-sends lost messages
+            log.warning("could not enqueue job %s (the sweeper will): %s", job_id, exc)
+            return
+        with database.session() as session:
+            mark_enqueued(session, job_id)
+
+    after_commit(send)
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -44,6 +44,44 @@ def api(host: str, port: int, workers: int, threads: int) -> None:
     serve(host, port, workers, threads)
 
 
+@cli.command()
+@click.option("--concurrency", default=1, show_default=True, type=int, help="processes (each runs one event loop)")
+@click.option("--loglevel", default="info", show_default=True)
+@click.option("--hostname", default=None, help="Celery node name (default: assay@<host>-<pid>)")
+def worker(concurrency: int, loglevel: str, hostname: str | None) -> None:
+    """Run a Celery worker on REDIS_URL; each process runs many jobs' model calls concurrently."""
+    import os
+    import socket
+
+    from workers.app import create_celery
+
+    name = hostname or f"assay@{socket.gethostname()}-{os.getpid()}"
+    create_celery(load_settings()).worker_main(
+        [
+            "worker",
+            f"--concurrency={concurrency}",
+            f"--loglevel={loglevel}",
+            f"--hostname={name}",
+            "--queues=assay",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@cli.command()
+@click.option("--interval", default=2.0, show_default=True, help="seconds between passes")
+@click.option("--stale-after", default=30.0, show_default=True, help="seconds without a live lease before re-sending")
+def sweeper(interval: float, stale_after: float) -> None:
+    """Re-send lost job messages, take over dead workers' jobs and time out overdue jobs."""
+    import logging
+
+    from workers.sweeper import run_forever
+
+    logging.basicConfig(level=logging.INFO)
+    run_forever(load_settings(), interval, stale_after)
+
+
 @cli.group()
 def projects() -> None:
     """Create and list projects."""

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -175,11 +176,12 @@ class Entry(Base):
     """One test case of a collection (the SDK calls it TemplateVariables)."""
 
     __tablename__ = "entries"
+    __table_args__ = (Index("ix_entries_collection_id_identity_hash", "collection_id", "identity_hash"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
     input_values: Mapped[dict[str, Any]] = mapped_column(JSON)
     environment_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    identity_hash: Mapped[str] = mapped_column(String(64), index=True)
+    identity_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     collection: Mapped[Collection] = relationship(lazy="joined", innerjoin=True)
 
@@ -276,6 +278,10 @@ class PromptResponse(Base):
     epoch: Mapped[int] = mapped_column(Integer, default=1)
     messages: Mapped[list[Any]] = mapped_column(default=list)
     llm_model_name: Mapped[str | None] = mapped_column(String(500))
+    # The job that produced it: a retried chunk skips what its own job already wrote.
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    # Set in the transaction that stores the last of its ratings.
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     annotation: Mapped[str] = mapped_column(Text, default="")
     termination_reason: Mapped[str | None] = mapped_column(String(100))
@@ -361,12 +367,27 @@ class Job(Base):
     completed_ratings: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class JobChunk(Base):
+    """A slice of a job's items, leased by one worker at a time; an expired lease can be taken over."""
+
+    __tablename__ = "job_chunks"
+    __table_args__ = (UniqueConstraint("job_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    items: Mapped[list[Any]] = mapped_column(JSON)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class JobLog(Base):

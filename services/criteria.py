@@ -228,9 +228,7 @@ def retire_all(session: Session, set_id: int) -> None:
     session.execute(delete(Criterion).where(in_set, Criterion.id.not_in(rated)))
 
 
-def list_criteria(
-    session: Session, project_id: int, query: CriteriaQuery, page_size: int
-) -> Paged[Criterion]:
+def list_criteria(session: Session, project_id: int, query: CriteriaQuery, page_size: int) -> Paged[Criterion]:
     """A set's live criteria in order, chosen by the template's link and/or the set id."""
     set_ids = []
     if query.prompt_template_id is not None:
@@ -250,9 +248,7 @@ def get_criterion(session: Session, project_id: int, criterion_id: int) -> Crite
     return criterion
 
 
-def update_criterion(
-    session: Session, project_id: int, criterion_id: int, body: CriterionUpdate
-) -> Criterion:
+def update_criterion(session: Session, project_id: int, criterion_id: int, body: CriterionUpdate) -> Criterion:
     """Write the edit as a new version at the same position; the old row stays for its ratings."""
     old = get_criterion(session, project_id, criterion_id)
     if old.superseded:

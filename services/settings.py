@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     page_size: int = 50
     sqlite_busy_timeout_ms: int = 30_000
 
+    # Job engine.
+    job_chunk_size: int = 10
+    job_fanout: int = 8
+    job_lease_seconds: float = 20.0
+    job_time_limit_seconds: int = 10 * 3600
+    max_active_jobs_per_project: int = 100
+    worker_max_inflight: int = 64
+    worker_scout_seconds: float = 1.0
+    failure_streak_limit: int = 5
+
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     judge_model: str | None = None

@@ -1,24 +1,52 @@
-"""`/experiments`: create, read with results, list, delete."""
+"""`/experiments`: create, read with results, list, delete; run, watch, cancel and retry them."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
 
+from api import sse
 from api.auth import current_project_id
-from api.extensions import db_session, settings
-from api.routing import endpoint
+from api.extensions import db_session, enqueue_job, settings
+from api.routing import endpoint, parse_query
+from models.orm import Job
 from models.schemas.common import Page
-from models.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentQuery
-from services import experiments
+from models.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentQuery, RetryFailed, RunExperiment
+from models.schemas.jobs import ExperimentStatusOut, StatusQuery, StreamQuery
+from services import experiments, jobs, runs
+from services.errors import Conflict, not_found
+from services.states import JobKind
 
 bp = Blueprint("experiments", __name__, url_prefix="/experiments")
+
+
+def _start(job: Job | None) -> None:
+    if job is not None and job.status == "PENDING":
+        enqueue_job(job.id, min(settings().job_fanout, max(1, -(-job.total // settings().job_chunk_size))))
+
+
+def _sdk_request() -> bool:
+    return "SDK-Version" in request.headers
 
 
 @endpoint(bp, "", "POST", body=ExperimentCreate, response=ExperimentOut, status=201)
 def create_experiment(body: ExperimentCreate) -> object:
     """Create an experiment; with `generate=true` its generation job starts (`generation_task_id`)."""
     session = db_session()
-    return experiments.view(session, experiments.create(session, current_project_id(), body))
+    experiment = experiments.create(session, current_project_id(), body)
+    if body.generate:
+        params = body.generation_params.model_dump(exclude_none=True) if body.generation_params else None
+        _start(
+            runs.start_generation(
+                session,
+                settings(),
+                experiment,
+                rating_mode=body.rating_mode,
+                n_epochs=experiment.n_epochs,
+                generation_params=params,
+            )
+        )
+    return experiments.view(session, experiment)
 
 
 @endpoint(bp, "", query=ExperimentQuery, response=Page[ExperimentOut])
@@ -36,5 +64,78 @@ def get_experiment(experiment_id: int) -> object:
 
 @endpoint(bp, "/<int:experiment_id>", "DELETE")
 def delete_experiment(experiment_id: int) -> None:
-    """Delete an experiment with its responses and ratings."""
+    """Delete an experiment with its responses and ratings (a running job is cancelled first)."""
     experiments.delete(db_session(), current_project_id(), experiment_id)
+
+
+@endpoint(bp, "/<int:experiment_id>/run", "POST", body=RunExperiment, response=ExperimentOut)
+def run_experiment(experiment_id: int, body: RunExperiment) -> object:
+    """Generate and rate every entry × epoch again (existing responses are replaced); 409 while running."""
+    session = db_session()
+    experiment = experiments.get(session, current_project_id(), experiment_id)
+    params = body.generation_params.model_dump(exclude_none=True) if body.generation_params else None
+    _start(
+        runs.start_generation(
+            session,
+            settings(),
+            experiment,
+            rating_mode=body.rating_mode,
+            n_epochs=body.n_epochs,
+            generation_params=params,
+        )
+    )
+    return experiments.view(session, experiment)
+
+
+@endpoint(bp, "/<int:experiment_id>/retry-failed", "POST", body=RetryFailed, response=ExperimentOut)
+def retry_failed(experiment_id: int, body: RetryFailed) -> object:
+    """Regenerate exactly the failed responses; `generation_task_id` is null when none failed."""
+    session = db_session()
+    experiment = experiments.get(session, current_project_id(), experiment_id)
+    _start(runs.retry_failed(session, settings(), experiment, body.rating_mode))
+    return experiments.view(session, experiment)
+
+
+@endpoint(bp, "/<int:experiment_id>/cancel", "POST", response=ExperimentStatusOut)
+def cancel_experiment(experiment_id: int) -> object:
+    """Cancel the running generation: no new model call starts; finished work is kept (REVOKED)."""
+    session = db_session()
+    experiment = experiments.get(session, current_project_id(), experiment_id)
+    job = jobs.active_job_for(session, experiment.id)
+    if job is None:
+        raise Conflict(f"Experiment {experiment_id} has no running generation")
+    jobs.cancel(session, job)
+    return runs.experiment_status(session, job, for_sdk=False, log_cursor=None)
+
+
+def _job(experiment_id: int, task_id: str) -> Job:
+    session = db_session()
+    experiments.get(session, current_project_id(), experiment_id)
+    job = jobs.get(session, current_project_id(), task_id, JobKind.EXPERIMENT)
+    if job.experiment_id != experiment_id:
+        raise not_found("Task", task_id)
+    return job
+
+
+@endpoint(bp, "/<int:experiment_id>/generation/<task_id>", query=StatusQuery, response=ExperimentStatusOut)
+def generation_status(experiment_id: int, task_id: str, query: StatusQuery) -> object:
+    """The generation job's state and progress (the SDK sees REVOKED/REJECTED/TIMEOUT as FAILURE)."""
+    job = _job(experiment_id, task_id)
+    return runs.experiment_status(db_session(), job, for_sdk=_sdk_request(), log_cursor=query.log_cursor)
+
+
+@bp.get("/<int:experiment_id>/generation/<task_id>/stream")
+def generation_stream(experiment_id: int, task_id: str) -> Response:
+    """SSE: the generation's real state, progress and new log lines until it ends."""
+    query = parse_query(StreamQuery)
+    job_id = _job(experiment_id, task_id).id
+    cursor = {"value": 0}
+
+    def poll(session: Session) -> dict:
+        job = session.get_one(Job, job_id)
+        payload = runs.experiment_status(session, job, for_sdk=False, log_cursor=cursor["value"])
+        cursor["value"] = payload.pop("log_cursor")
+        return payload
+
+    db_session().close()
+    return sse.stream(poll, query.polling_interval)

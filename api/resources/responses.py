@@ -1,17 +1,63 @@
-"""`/responses`: the responses of experiments with their ratings embedded."""
+"""`/responses`: the responses of experiments with their ratings embedded, and response batches."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
 
+from api import sse
 from api.auth import current_project_id
-from api.extensions import db_session, settings
-from api.routing import endpoint
+from api.extensions import db_session, enqueue_job, settings
+from api.routing import endpoint, parse_query
+from models.orm import Job
 from models.schemas.common import Page
-from models.schemas.responses import AnnotationUpdate, CreatePromptResponse, PromptResponseOut, ResponsesQuery
-from services import responses
+from models.schemas.jobs import StreamQuery, TaskStatusOut
+from models.schemas.responses import (
+    AnnotationUpdate,
+    BatchCreateResponses,
+    CreatePromptResponse,
+    PromptResponseOut,
+    ResponsesQuery,
+)
+from services import jobs, responses, runs
+from services.states import JobKind
 
 bp = Blueprint("responses", __name__, url_prefix="/responses")
+
+
+def start_batch(job: Job) -> str:
+    """Enqueue a batch job after the commit and answer with its id as a bare JSON string."""
+    if job.status == "PENDING":
+        enqueue_job(job.id, min(settings().job_fanout, max(1, -(-job.total // settings().job_chunk_size))))
+    return job.id
+
+
+def batch_routes(blueprint: Blueprint, kind: JobKind) -> None:
+    """Status, SSE stream and cancel of a batch kind: the same three routes for responses and ratings."""
+
+    @endpoint(blueprint, "/batches/<task_id>", response=TaskStatusOut)
+    def batch_status(task_id: str) -> object:
+        """A batch's state (the SDK sees REVOKED/REJECTED/TIMEOUT as FAILURE) with processed/total/failed."""
+        job = jobs.get(db_session(), current_project_id(), task_id, kind)
+        return runs.batch_status(db_session(), job, for_sdk="SDK-Version" in request.headers)
+
+    @endpoint(blueprint, "/batches/<task_id>", "DELETE", response=TaskStatusOut)
+    def cancel_batch(task_id: str) -> object:
+        """Cancel a batch: no new model call starts; finished items are kept (REVOKED)."""
+        job = jobs.cancel(db_session(), jobs.get(db_session(), current_project_id(), task_id, kind))
+        return runs.batch_status(db_session(), job, for_sdk=False)
+
+    @blueprint.get("/batches/<task_id>/stream", endpoint="batch_stream")
+    def batch_stream(task_id: str) -> Response:
+        """SSE: the batch's real state until it ends, then the stream closes."""
+        query = parse_query(StreamQuery)
+        job_id = jobs.get(db_session(), current_project_id(), task_id, kind).id
+
+        def poll(session: Session) -> dict:
+            return runs.batch_status(session, session.get_one(Job, job_id), for_sdk=False)
+
+        db_session().close()
+        return sse.stream(poll, query.polling_interval)
 
 
 @endpoint(bp, "", query=ResponsesQuery, response=Page[PromptResponseOut])
@@ -24,6 +70,15 @@ def list_responses(query: ResponsesQuery) -> object:
 def add_response(body: CreatePromptResponse) -> object:
     """Store a response produced elsewhere (it replaces the same entry and epoch of the experiment)."""
     return responses.add(db_session(), current_project_id(), body)
+
+
+@endpoint(bp, "/batches", "POST", body=BatchCreateResponses, response=str, status=201)
+def create_response_batch(body: BatchCreateResponses) -> object:
+    """Store or generate many responses as one job; answers the task id as a bare JSON string."""
+    return start_batch(runs.start_response_batch(db_session(), settings(), current_project_id(), body))
+
+
+batch_routes(bp, JobKind.RESPONSES_BATCH)
 
 
 @endpoint(bp, "/<int:response_id>", response=PromptResponseOut)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pydantic import Field
+
 from models.schemas.common import RequestModel, WireModel
 
 
@@ -22,9 +24,20 @@ class ExperimentStatusOut(WireModel):
     completed_ratings: int | None = None
     total_responses: int | None = None
     logs_delta: str | None = None
+    log_cursor: int | None = None
     generation_task_id: str | None = None
     has_internal_error: bool = False
 
 
+class StatusQuery(RequestModel):
+    log_cursor: int | None = Field(default=None, ge=0, description="Return log lines after this cursor")
+    connection_uuid: str | None = None
+
+
 class StreamQuery(RequestModel):
-    polling_interval: float = 0.5
+    polling_interval: float = Field(default=0.5, ge=0.05, le=30)
+
+
+class CancelOut(WireModel):
+    task_id: str
+    status: str

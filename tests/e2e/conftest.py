@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -12,10 +13,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.conftest import create_pg_database, drop_pg_database
 
 
 def free_port() -> int:
@@ -37,15 +39,6 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = N
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
-
-
-def fresh_pg_database(name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return _pg_url(name)
 
 
 def assay_cli(env: dict[str, str], *args: str) -> str:
@@ -71,7 +64,7 @@ class LiveServer:
 def _backend_url(tmp: Path, worker_name: str) -> str:
     if os.environ.get("ASSAY_E2E_DB", "postgresql") == "sqlite":
         return f"sqlite:///{tmp / 'e2e.db'}"
-    return fresh_pg_database(f"assay_e2e_{worker_name}")
+    return create_pg_database(f"assay_e2e_{worker_name}_{os.getpid()}")
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +93,119 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Stack:
+    """A whole Assay on this machine: fake model, API, workers and sweeper, on PostgreSQL and Redis."""
+
+    base_url: str
+    env: dict[str, str]
+    fake: Any
+    tmp: Path
+    workers: list[subprocess.Popen]
+    procs: list[subprocess.Popen]
+
+    def new_project(self, name: str) -> tuple[int, str]:
+        return LiveServer(self.base_url, self.env).new_project(name)
+
+    def start_worker(self, name: str) -> subprocess.Popen:
+        log = open(self.tmp / f"worker-{name}.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "worker", "--concurrency", "1", "--hostname", f"{name}@%h"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.workers.append(proc)
+        self.procs.append(proc)
+        return proc
+
+    def kill_worker(self, proc: subprocess.Popen) -> None:
+        """SIGKILL the worker's whole process group (the Celery parent and its pool child)."""
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _redis_db() -> int:
+    return 1 + os.getpid() % 15
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from fakellm.testing import FakeLLM
+
+    tmp = tmp_path_factory.mktemp("stack")
+    redis_url = f"redis://127.0.0.1:6379/{_redis_db()}"
+    subprocess.run(["redis-cli", "-n", str(_redis_db()), "flushdb"], check=True, capture_output=True)
+    fake = FakeLLM()
+    fake.start()
+    db_name = f"assay_stack_{os.getpid()}"
+    env = {
+        **os.environ, "PYTHONUNBUFFERED": "1", "REDIS_URL": redis_url,
+        "DATABASE_URL": create_pg_database(db_name),
+        "ASSAY_LLM_BASE_URL": fake.base_url, "ASSAY_LLM_MODEL": "fake-model", "OPENAI_API_KEY": "sk-test",
+        "ASSAY_JOB_LEASE_SECONDS": "3", "ASSAY_JOB_CHUNK_SIZE": "5",
+    }
+    for var in ("ELLUMINATE_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        env.pop(var, None)
+    assay_cli(env, "migrate")
+    port = free_port()
+    procs: list[subprocess.Popen] = []
+    api_log = open(tmp / "api.log", "w")  # noqa: SIM115
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "cli", "api", "--port", str(port), "--workers", "2", "--threads", "32"],
+        env=env, stdout=api_log, stderr=subprocess.STDOUT,
+    ))
+    sweeper_log = open(tmp / "sweeper.log", "w")  # noqa: SIM115
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "cli", "sweeper", "--interval", "1", "--stale-after", "5"],
+        env=env, stdout=sweeper_log, stderr=subprocess.STDOUT,
+    ))
+    stack = Stack(f"http://127.0.0.1:{port}", env, fake, tmp, [], procs)
+    try:
+        stack.start_worker("w1")
+        stack.start_worker("w2")
+        wait_http(f"{stack.base_url}/api/v0/openapi.json", proc=procs[0])
+        yield stack
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM) if proc in stack.workers else proc.terminate()
+                except ProcessLookupError:
+                    pass
+        for proc in procs:
+            _stop(proc)
+        fake.close()
+        drop_pg_database(db_name)
+
+
+@dataclass
+class Rest:
+    """Plain REST calls into one project, for what the SDK does not expose (cancel, raw status)."""
+
+    base_url: str
+    key: str
+    project_id: int
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/api/v0/projects/{self.project_id}/{path.lstrip('/')}"
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        import requests
+
+        return requests.get(self.url(path), headers={"X-API-Key": self.key}, timeout=30, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        import requests
+
+        return requests.post(self.url(path), headers={"X-API-Key": self.key}, timeout=30, **kwargs)

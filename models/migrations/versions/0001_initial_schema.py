@@ -183,9 +183,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("collection_id", "name", name=op.f("uq_collection_columns_collection_id_name")),
     )
     with op.batch_alter_table("collection_columns", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_collection_columns_collection_id"), ["collection_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_collection_columns_collection_id"), ["collection_id"], unique=False)
 
     op.create_table(
         "criteria",
@@ -273,14 +271,10 @@ def upgrade() -> None:
             "content_hash",
             name=op.f("uq_prompt_templates_project_id_name_content_hash"),
         ),
-        sa.UniqueConstraint(
-            "project_id", "name", "version", name=op.f("uq_prompt_templates_project_id_name_version")
-        ),
+        sa.UniqueConstraint("project_id", "name", "version", name=op.f("uq_prompt_templates_project_id_name_version")),
     )
     with op.batch_alter_table("prompt_templates", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_prompt_templates_criterion_set_id"), ["criterion_set_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_prompt_templates_criterion_set_id"), ["criterion_set_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_prompt_templates_project_id"), ["project_id"], unique=False)
 
     op.create_table(
@@ -358,9 +352,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_prompts")),
-        sa.UniqueConstraint(
-            "prompt_template_id", "entry_id", name=op.f("uq_prompts_prompt_template_id_entry_id")
-        ),
+        sa.UniqueConstraint("prompt_template_id", "entry_id", name=op.f("uq_prompts_prompt_template_id_entry_id")),
     )
     with op.batch_alter_table("prompts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_prompts_entry_id"), ["entry_id"], unique=False)
@@ -459,9 +451,7 @@ def upgrade() -> None:
         sa.Column("job_id", sa.String(length=36), nullable=False),
         sa.Column("line", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["job_id"], ["jobs.id"], name=op.f("fk_job_logs_job_id_jobs"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_job_logs_job_id_jobs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_logs")),
     )
     with op.batch_alter_table("job_logs", schema=None) as batch_op:

@@ -1,0 +1,340 @@
+"""What workers read before model calls and write after them, each in its own short transaction.
+
+Nothing here calls a model: the worker reads a plan, calls the model with no transaction open,
+then stores the outcome. The database's unique constraints keep one response per (entry, epoch)
+and one rating per (response, criterion) whatever happens to the workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from llm.calls import ChatResult, ModelSpec
+from llm.judge import Verdict
+from models.orm import Criterion, Entry, Experiment, Job, LLMConfig, PromptResponse, PromptTemplate, Rating
+from services import responses as responses_service
+from services.settings import Settings
+from services.templates import render_messages
+
+
+@dataclass(frozen=True)
+class CriterionRef:
+    id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """Everything a worker needs to run an experiment's items, read once per job."""
+
+    job_id: str
+    project_id: int
+    experiment_id: int
+    template: dict[str, Any] | None
+    criteria: tuple[CriterionRef, ...]
+    generation: ModelSpec
+    judge: ModelSpec
+    rating_mode: str
+    llm_config_id: int | None
+
+
+@dataclass
+class ItemWork:
+    """One (entry, epoch) of an experiment and what is already stored for it by this job."""
+
+    entry_id: int
+    epoch: int
+    values: dict[str, Any]
+    prompt_messages: list[dict[str, Any]]
+    response_id: int | None = None
+    response_text: str | None = None
+    response_failed: bool = False
+    rated: bool = False
+    missing_criteria: list[CriterionRef] = field(default_factory=list)
+
+
+def spec_for(config: LLMConfig | None, settings: Settings, judge: bool = False) -> ModelSpec:
+    """The model of an LLM config, or the platform default (and judge) from settings."""
+    if config is None:
+        model = (settings.judge_model if judge else None) or settings.llm_model
+        return ModelSpec(model=model, base_url=settings.llm_base_url, api_key=settings.openai_api_key or "unset")
+    return ModelSpec(
+        model=config.llm_model_name,
+        base_url=config.llm_base_url,
+        api_key=config.api_key or "unset",
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_tokens=config.max_tokens,
+        reasoning_effort=config.reasoning_effort,
+        system_message=config.system_message,
+        timeout=float(config.timeout or 60),
+        max_retries=config.max_retries if config.max_retries is not None else 3,
+        input_price_per_mtok=config.input_price_per_mtok or 0.0,
+        output_price_per_mtok=config.output_price_per_mtok or 0.0,
+        max_connections=config.max_connections,
+    )
+
+
+def _template_dict(template: PromptTemplate | None) -> dict[str, Any] | None:
+    if template is None:
+        return None
+    return {"id": template.id, "messages": template.messages, "response_format": template.response_format_json_schema}
+
+
+def active_criteria(session: Session, criterion_set_id: int) -> tuple[CriterionRef, ...]:
+    rows = session.execute(
+        select(Criterion.id, Criterion.criterion_str)
+        .where(Criterion.criterion_set_id == criterion_set_id, Criterion.superseded.is_(False))
+        .order_by(Criterion.position, Criterion.id)
+    ).all()
+    return tuple(CriterionRef(cid, text) for cid, text in rows)
+
+
+def experiment_plan(session: Session, job: Job, settings: Settings) -> ExperimentPlan:
+    experiment = session.get_one(Experiment, job.experiment_id)
+    return ExperimentPlan(
+        job_id=job.id,
+        project_id=job.project_id,
+        experiment_id=experiment.id,
+        template=_template_dict(experiment.prompt_template),
+        criteria=active_criteria(session, experiment.criterion_set_id),
+        generation=spec_for(experiment.llm_config, settings),
+        judge=spec_for(None, settings, judge=True),
+        rating_mode=job.params.get("rating_mode", experiment.rating_mode),
+        llm_config_id=experiment.llm_config_id,
+    )
+
+
+def load_items(session: Session, plan: ExperimentPlan, items: list[list[int]]) -> list[ItemWork]:
+    """The chunk's items with their rendered prompts, and what this job already stored for them."""
+    entry_ids = {entry_id for entry_id, _ in items}
+    entries = {e.id: e for e in session.scalars(select(Entry).where(Entry.id.in_(entry_ids)))}
+    stored = {
+        (r.entry_id, r.epoch): r
+        for r in session.scalars(
+            select(PromptResponse).where(PromptResponse.job_id == plan.job_id, PromptResponse.entry_id.in_(entry_ids))
+        )
+    }
+    work = []
+    for entry_id, epoch in items:
+        entry = entries.get(entry_id)
+        if entry is None:
+            continue  # deleted since the job started: nothing to generate
+        messages = plan.template["messages"] if plan.template else []
+        item = ItemWork(entry_id, epoch, entry.input_values, render_messages(messages, entry.input_values))
+        _attach_stored(item, stored.get((entry_id, epoch)), plan.criteria)
+        work.append(item)
+    return work
+
+
+def _attach_stored(item: ItemWork, response: PromptResponse | None, criteria: tuple[CriterionRef, ...]) -> None:
+    if response is None:
+        return
+    item.response_id = response.id
+    item.response_failed = response.error is not None
+    item.response_text = response_text(response.messages)
+    item.rated = response.rated_at is not None
+    done = {r.criterion_id for r in response.ratings}
+    item.missing_criteria = [c for c in criteria if c.id not in done]
+
+
+def response_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "assistant":
+            return str(message.get("content") or "")
+    return ""
+
+
+def store_response(
+    session: Session, plan: ExperimentPlan, item: ItemWork, result: ChatResult | None, error: str | None
+) -> int | None:
+    """Replace any older response of (entry, epoch) with this job's; None if this job already has one."""
+    existing = session.scalar(
+        select(PromptResponse).where(
+            PromptResponse.experiment_id == plan.experiment_id,
+            PromptResponse.entry_id == item.entry_id,
+            PromptResponse.epoch == item.epoch,
+        )
+    )
+    if existing is not None:
+        if existing.job_id == plan.job_id:
+            return None
+        session.delete(existing)
+        session.flush()
+    entry = session.get_one(Entry, item.entry_id)
+    template = session.get(PromptTemplate, plan.template["id"]) if plan.template else None
+    response = PromptResponse(
+        project_id=plan.project_id,
+        experiment_id=plan.experiment_id,
+        prompt_id=responses_service.prompt_for(session, template, entry).id,
+        entry_id=item.entry_id,
+        epoch=item.epoch,
+        job_id=plan.job_id,
+        llm_config_id=plan.llm_config_id,
+        llm_model_name=plan.generation.model,
+        messages=[result.message] if result else [],
+        error=error,
+        rated_at=datetime.now(UTC) if error else None,
+        **(_usage(result) if result else {}),
+    )
+    session.add(response)
+    session.flush()
+    return response.id
+
+
+def _usage(result: ChatResult) -> dict[str, Any]:
+    return {
+        "duration_seconds": result.duration,
+        "input_tokens": result.prompt_tokens,
+        "output_tokens": result.completion_tokens,
+        "reasoning_tokens": result.reasoning_tokens,
+        "input_cost_usd": result.input_cost,
+        "output_cost_usd": result.output_cost,
+    }
+
+
+@dataclass(frozen=True)
+class RatingOutcome:
+    criterion_id: int
+    verdict: Verdict | None
+    error: str | None
+    model: str
+
+
+def store_ratings(session: Session, response_id: int, outcomes: list[RatingOutcome], complete: bool) -> None:
+    """Write the ratings of one response (replacing those criteria's old ones) and mark it rated."""
+    criterion_ids = [o.criterion_id for o in outcomes]
+    if criterion_ids:
+        session.execute(delete(Rating).where(Rating.response_id == response_id, Rating.criterion_id.in_(criterion_ids)))
+    session.add_all(_rating_row(response_id, o) for o in outcomes)
+    if complete:
+        session.execute(
+            update(PromptResponse).where(PromptResponse.id == response_id).values(rated_at=datetime.now(UTC))
+        )
+    session.flush()
+
+
+def _rating_row(response_id: int, outcome: RatingOutcome) -> Rating:
+    verdict = outcome.verdict
+    return Rating(
+        response_id=response_id,
+        criterion_id=outcome.criterion_id,
+        rating=verdict.rating if verdict else None,
+        reasoning=verdict.reasoning if verdict else None,
+        error=outcome.error,
+        llm_model_name=outcome.model,
+        duration_seconds=verdict.duration if verdict else None,
+        input_tokens=verdict.prompt_tokens if verdict else None,
+        output_tokens=verdict.completion_tokens if verdict else None,
+        input_cost_usd=verdict.input_cost if verdict else None,
+        output_cost_usd=verdict.output_cost if verdict else None,
+    )
+
+
+@dataclass(frozen=True)
+class BatchResponseTarget:
+    """Where a `responses/batches` item goes and, when it has no messages, how to generate it."""
+
+    needs_generation: bool
+    spec: ModelSpec
+    prompt_messages: list[dict[str, Any]]
+
+
+def _batch_spec(
+    session: Session, project_id: int, config_id: int | None, experiment: Experiment | None, settings: Settings
+) -> ModelSpec:
+    config = session.get(LLMConfig, config_id) if config_id is not None else None
+    if config is not None and config.project_id != project_id:
+        config = None
+    return spec_for(config or (experiment.llm_config if experiment else None), settings)
+
+
+def batch_response_target(
+    session: Session, job_id: str, item: dict[str, Any], settings: Settings
+) -> BatchResponseTarget:
+    job = session.get_one(Job, job_id)
+    experiment = session.get(Experiment, item.get("experiment_id")) if item.get("experiment_id") else None
+    spec = _batch_spec(session, job.project_id, item.get("llm_config_id"), experiment, settings)
+    if item.get("messages"):
+        return BatchResponseTarget(False, spec, [])
+    template = experiment.prompt_template if experiment else None
+    if item.get("prompt_template_id"):
+        template = session.get(PromptTemplate, item["prompt_template_id"]) or template
+    entry = session.get_one(Entry, item["template_variables_id"])
+    messages = render_messages(template.messages, entry.input_values) if template else []
+    return BatchResponseTarget(True, spec, messages)
+
+
+def store_batch_response(
+    session: Session,
+    job_id: str,
+    item: dict[str, Any],
+    target: BatchResponseTarget,
+    result: ChatResult | None,
+    error: str | None,
+) -> None:
+    """Store one batch item as a response of its experiment, replacing that (entry, epoch)'s old one."""
+    job = session.get_one(Job, job_id)
+    experiment = session.get(Experiment, item["experiment_id"]) if item.get("experiment_id") else None
+    template = experiment.prompt_template if experiment else None
+    entry = session.get_one(Entry, item["template_variables_id"])
+    responses_service.replace_existing(session, experiment, entry.id, item.get("epoch", 1))
+    metadata = item.get("metadata") or {}
+    usage = (
+        _usage(result)
+        if result
+        else {k: metadata.get(k) for k in ("duration_seconds", "input_tokens", "output_tokens", "reasoning_tokens")}
+    )
+    session.add(
+        PromptResponse(
+            project_id=job.project_id,
+            experiment_id=experiment.id if experiment else None,
+            prompt_id=responses_service.prompt_for(session, template, entry).id,
+            entry_id=entry.id,
+            epoch=item.get("epoch", 1),
+            job_id=job_id,
+            llm_config_id=item.get("llm_config_id"),
+            llm_model_name=target.spec.model if target.needs_generation else None,
+            messages=[result.message] if result else (item.get("messages") or []),
+            error=error,
+            **usage,
+        )
+    )
+    if error:
+        count_failed(session, job_id)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class RatingTarget:
+    text: str
+    criteria: tuple[CriterionRef, ...]
+    values: dict[str, Any]
+    spec: ModelSpec
+    mode: str
+
+
+def rating_target(session: Session, job_id: str, response_id: int, settings: Settings) -> RatingTarget | None:
+    """What to rate a response against: its experiment's criteria; None when it cannot be rated."""
+    job = session.get_one(Job, job_id)
+    response = session.get(PromptResponse, response_id)
+    if response is None or response.experiment_id is None or response.error is not None:
+        return None
+    experiment = session.get_one(Experiment, response.experiment_id)
+    entry = session.get_one(Entry, response.entry_id)
+    return RatingTarget(
+        text=response_text(response.messages),
+        criteria=active_criteria(session, experiment.criterion_set_id),
+        values=entry.input_values,
+        spec=spec_for(None, settings, judge=True),
+        mode=job.params.get("rating_mode", "fast"),
+    )
+
+
+def count_failed(session: Session, job_id: str) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(failed=Job.failed + 1))

@@ -1,0 +1,255 @@
+"""Jobs: the job row is the truth for every long-running task; its items are leased in chunks.
+
+A job's work is split into `JobChunk` rows. A worker leases one chunk at a time and renews the
+lease while it works; a chunk whose lease expired (its worker died) is taken over by the next
+worker that asks. The job ends when every chunk is done.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from models.orm import Experiment, Job, JobChunk, JobLog, PromptResponse
+from services.errors import Conflict, not_found
+from services.settings import Settings
+from services.states import TERMINAL_STATES, JobKind, TaskState
+
+ACTIVE_STATES = (TaskState.PENDING, TaskState.STARTED)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; every stored time is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def is_past(moment: datetime) -> bool:
+    return _aware(moment) < now()  # type: ignore[operator]
+
+
+def create(
+    session: Session,
+    settings: Settings,
+    *,
+    project_id: int,
+    kind: JobKind,
+    items: Sequence[Any],
+    experiment_id: int | None = None,
+    params: dict[str, Any] | None = None,
+    time_limit_seconds: int | None = None,
+) -> Job:
+    """Write a job with its chunks; over the project's queue limit it is written REJECTED instead."""
+    job = Job(
+        id=str(uuid.uuid4()),
+        project_id=project_id,
+        kind=kind,
+        experiment_id=experiment_id,
+        params=params or {},
+        total=len(items),
+        time_limit_seconds=time_limit_seconds or settings.job_time_limit_seconds,
+    )
+    active = session.scalar(
+        select(func.count(Job.id)).where(Job.project_id == project_id, Job.status.in_(ACTIVE_STATES))
+    )
+    if active >= settings.max_active_jobs_per_project:
+        job.status = TaskState.REJECTED
+        job.error_msg = (
+            f"REJECTED: the project already has {active} queued or running jobs "
+            f"(limit {settings.max_active_jobs_per_project}); try again when some have finished"
+        )
+        job.finished_at = now()
+    session.add(job)
+    size = max(1, settings.job_chunk_size)
+    session.add_all(
+        JobChunk(job_id=job.id, position=i, items=list(items[start : start + size]))
+        for i, start in enumerate(range(0, len(items), size))
+    )
+    session.flush()
+    return job
+
+
+def mark_enqueued(session: Session, job_id: str) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now()))
+
+
+def get(session: Session, project_id: int, job_id: str, kind: JobKind | None = None) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.project_id != project_id or (kind is not None and job.kind != kind):
+        raise not_found("Task", job_id)
+    return job
+
+
+def log(session: Session, job_id: str, line: str) -> None:
+    session.add(JobLog(job_id=job_id, line=line))
+
+
+def logs_since(session: Session, job_id: str, cursor: int) -> tuple[str | None, int]:
+    """Log lines after `cursor` (a log id), joined, and the new cursor."""
+    rows = session.execute(
+        select(JobLog.id, JobLog.line).where(JobLog.job_id == job_id, JobLog.id > cursor).order_by(JobLog.id)
+    ).all()
+    if not rows:
+        return None, cursor
+    return "".join(f"{line}\n" for _, line in rows), rows[-1][0]
+
+
+def progress(session: Session, job: Job) -> dict[str, int]:
+    """Counts derived from what is stored, so a crash can neither lose nor double-count progress."""
+    if job.kind != JobKind.EXPERIMENT:
+        done = session.scalar(
+            select(func.coalesce(func.sum(func.json_array_length(JobChunk.items)), 0)).where(
+                JobChunk.job_id == job.id, JobChunk.done.is_(True)
+            )
+        )
+        return {"processed": int(done or 0), "total": job.total, "failed": job.failed}
+    responses, rated = session.execute(
+        select(func.count(PromptResponse.id), func.count(PromptResponse.rated_at)).where(
+            PromptResponse.job_id == job.id
+        )
+    ).one()
+    return {"completed_responses": int(responses), "completed_ratings": int(rated), "total_responses": job.total}
+
+
+def mark_started(session: Session, job_id: str) -> Job | None:
+    """PENDING -> STARTED (once); returns the job unless it already ended."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.status in TERMINAL_STATES:
+        return None
+    if job.status == TaskState.PENDING:
+        job.status = TaskState.STARTED
+        job.started_at = now()
+        job.deadline_at = job.started_at + timedelta(seconds=job.time_limit_seconds or 36_000)
+        log(session, job.id, f"Started: {job.total} item(s)")
+    return job
+
+
+def claim_chunk(session: Session, job_id: str, owner: str, lease_seconds: float) -> JobChunk | None:
+    """Lease the next chunk that is free or whose lease expired."""
+    current = now()
+    candidate = session.scalar(
+        select(JobChunk)
+        .where(
+            JobChunk.job_id == job_id,
+            JobChunk.done.is_(False),
+            or_(JobChunk.lease_owner.is_(None), JobChunk.lease_expires_at < current),
+        )
+        .order_by(JobChunk.position)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if candidate is None:
+        return None
+    if candidate.lease_owner is not None:
+        log(session, job_id, f"Chunk {candidate.position} taken over after its worker stopped renewing")
+    candidate.lease_owner = owner
+    candidate.lease_expires_at = current + timedelta(seconds=lease_seconds)
+    candidate.attempts += 1
+    session.flush()
+    return candidate
+
+
+def renew_leases(session: Session, chunk_ids: Sequence[int], owner: str, lease_seconds: float) -> int:
+    """Extend this owner's leases; returns how many it still holds."""
+    if not chunk_ids:
+        return 0
+    result = session.execute(
+        update(JobChunk)
+        .where(JobChunk.id.in_(chunk_ids), JobChunk.lease_owner == owner, JobChunk.done.is_(False))
+        .values(lease_expires_at=now() + timedelta(seconds=lease_seconds))
+    )
+    return result.rowcount or 0
+
+
+def complete_chunk(session: Session, chunk_id: int, owner: str) -> None:
+    session.execute(update(JobChunk).where(JobChunk.id == chunk_id, JobChunk.lease_owner == owner).values(done=True))
+
+
+def claimable_jobs(session: Session, limit: int = 50) -> list[str]:
+    """Active jobs with a chunk that is free or whose lease expired: work any worker may join."""
+    current = now()
+    return list(
+        session.scalars(
+            select(JobChunk.job_id)
+            .join(Job, Job.id == JobChunk.job_id)
+            .where(
+                Job.status.in_(ACTIVE_STATES),
+                JobChunk.done.is_(False),
+                or_(JobChunk.lease_owner.is_(None), JobChunk.lease_expires_at < current),
+            )
+            .group_by(JobChunk.job_id)
+            .limit(limit)
+        )
+    )
+
+
+def pending_chunks(session: Session, job_id: str) -> tuple[int, datetime | None]:
+    """How many chunks are not done, and the earliest time a foreign lease on one of them expires."""
+    count, earliest = session.execute(
+        select(func.count(JobChunk.id), func.min(JobChunk.lease_expires_at)).where(
+            JobChunk.job_id == job_id, JobChunk.done.is_(False)
+        )
+    ).one()
+    return int(count), _aware(earliest)
+
+
+def finish(session: Session, job: Job, status: TaskState, error_msg: str | None = None) -> bool:
+    """Move an unfinished job to a terminal state (first writer wins); clears the experiment's task id."""
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status.in_(ACTIVE_STATES))
+        .values(status=status, error_msg=error_msg, finished_at=now())
+    ).rowcount
+    if not changed:
+        return False
+    if job.experiment_id is not None:
+        session.execute(
+            update(Experiment)
+            .where(Experiment.id == job.experiment_id, Experiment.generation_task_id == job.id)
+            .values(generation_task_id=None, has_internal_error=status == TaskState.FAILURE)
+        )
+    log(session, job.id, f"{status.value}" + (f": {error_msg}" if error_msg else ""))
+    return True
+
+
+def cancel(session: Session, job: Job) -> Job:
+    """Revoke a queued or running job; workers stop starting model calls as soon as they see it."""
+    if job.status in TERMINAL_STATES:
+        raise Conflict(f"Task {job.id} already ended with {job.status}")
+    finish(session, job, TaskState.REVOKED, "REVOKED: cancelled by the user")
+    session.refresh(job)
+    return job
+
+
+def active_job_for(session: Session, experiment_id: int) -> Job | None:
+    return session.scalar(select(Job).where(Job.experiment_id == experiment_id, Job.status.in_(ACTIVE_STATES)).limit(1))
+
+
+def stale_jobs(session: Session, older_than: timedelta) -> list[Job]:
+    """Active jobs nobody is working on: queued messages lost, or every lease expired."""
+    current = now()
+    cutoff = current - older_than
+    live_lease = select(JobChunk.id).where(
+        JobChunk.job_id == Job.id, JobChunk.done.is_(False), JobChunk.lease_expires_at >= current
+    )
+    return list(
+        session.scalars(
+            select(Job).where(
+                Job.status.in_(ACTIVE_STATES),
+                or_(Job.enqueued_at < cutoff, and_(Job.enqueued_at.is_(None), Job.created_at < cutoff)),
+                ~live_lease.exists(),
+            )
+        )
+    )
+
+
+def overdue_jobs(session: Session) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.status == TaskState.STARTED, Job.deadline_at < now())))

@@ -1,0 +1,137 @@
+"""Starting jobs (experiment runs, retries, batches) and reporting their state to clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.orm import Entry, Experiment, Job, PromptResponse
+from models.schemas.responses import BatchCreateRatings, BatchCreateResponses
+from services import jobs, responses
+from services.errors import Conflict, Invalid, NotFound
+from services.settings import Settings
+from services.states import JobKind, TaskState
+
+SDK_HIDDEN_STATES = {TaskState.REVOKED, TaskState.REJECTED, TaskState.TIMEOUT}
+
+
+def start_generation(
+    session: Session,
+    settings: Settings,
+    experiment: Experiment,
+    *,
+    rating_mode: str,
+    n_epochs: int,
+    generation_params: dict[str, Any] | None = None,
+    items: list[list[int]] | None = None,
+) -> Job:
+    """Create the experiment's generation job: one item per (entry, epoch), or the given items."""
+    if jobs.active_job_for(session, experiment.id) is not None:
+        raise Conflict(f"Experiment {experiment.id} is already running (task {experiment.generation_task_id})")
+    if experiment.prompt_template_id is None:
+        raise Invalid("body.prompt_template_id: the experiment has no prompt template to generate from")
+    if items is None:
+        entry_ids = session.scalars(
+            select(Entry.id).where(Entry.collection_id == experiment.collection_id).order_by(Entry.id)
+        ).all()
+        items = [[entry_id, epoch] for entry_id in entry_ids for epoch in range(1, n_epochs + 1)]
+    experiment.n_epochs = n_epochs
+    experiment.rating_mode = rating_mode
+    if generation_params is not None:
+        experiment.generation_params = generation_params
+    job = jobs.create(
+        session,
+        settings,
+        project_id=experiment.project_id,
+        kind=JobKind.EXPERIMENT,
+        items=items,
+        experiment_id=experiment.id,
+        params={"rating_mode": rating_mode},
+    )
+    if job.status == TaskState.PENDING:
+        experiment.generation_task_id = job.id
+    session.flush()
+    return job
+
+
+def failed_items(session: Session, experiment: Experiment) -> list[list[int]]:
+    rows = session.execute(
+        select(PromptResponse.entry_id, PromptResponse.epoch)
+        .where(PromptResponse.experiment_id == experiment.id, PromptResponse.error.is_not(None))
+        .order_by(PromptResponse.entry_id, PromptResponse.epoch)
+    ).all()
+    return [[entry_id, epoch] for entry_id, epoch in rows]
+
+
+def retry_failed(session: Session, settings: Settings, experiment: Experiment, rating_mode: str) -> Job | None:
+    """Regenerate exactly the responses that failed; None when nothing failed."""
+    items = failed_items(session, experiment)
+    if not items:
+        return None
+    return start_generation(
+        session, settings, experiment, rating_mode=rating_mode, n_epochs=experiment.n_epochs, items=items
+    )
+
+
+def start_response_batch(session: Session, settings: Settings, project_id: int, body: BatchCreateResponses) -> Job:
+    """Validate every item first (nothing is written when one is invalid), then create the job."""
+    items = []
+    for i, item in enumerate(body.prompt_response_ins):
+        where = f"body.prompt_response_ins[{i}]"
+        if item.messages:
+            responses.check_response_messages(item.messages, f"{where}.messages")
+        entry = session.get(Entry, item.template_variables_id)
+        if entry is None or entry.collection.project_id != project_id:
+            raise NotFound(f"{where}.template_variables_id: entry {item.template_variables_id} not found")
+        if item.experiment_id is not None:
+            experiment = session.get(Experiment, item.experiment_id)
+            if experiment is None or experiment.project_id != project_id:
+                raise NotFound(f"{where}.experiment_id: experiment {item.experiment_id} not found")
+        items.append(item.model_dump(mode="json"))
+    return jobs.create(session, settings, project_id=project_id, kind=JobKind.RESPONSES_BATCH, items=items)
+
+
+def start_rating_batch(session: Session, settings: Settings, project_id: int, body: BatchCreateRatings) -> Job:
+    found = set(
+        session.scalars(
+            select(PromptResponse.id).where(
+                PromptResponse.project_id == project_id, PromptResponse.id.in_(body.prompt_response_ids)
+            )
+        )
+    )
+    missing = [rid for rid in body.prompt_response_ids if rid not in found]
+    if missing:
+        raise NotFound(f"body.prompt_response_ids: response(s) {missing[:10]} not found")
+    return jobs.create(
+        session,
+        settings,
+        project_id=project_id,
+        kind=JobKind.RATINGS_BATCH,
+        items=list(dict.fromkeys(body.prompt_response_ids)),
+        params={"rating_mode": body.rating_mode},
+    )
+
+
+def _visible_state(job: Job, for_sdk: bool) -> dict[str, Any]:
+    """The official SDK's blocking loops end only on SUCCESS/FAILURE, so it sees the others as FAILURE."""
+    status = TaskState(job.status)
+    if for_sdk and status in SDK_HIDDEN_STATES:
+        return {"status": TaskState.FAILURE.value, "error_msg": job.error_msg or status.value, "state": status.value}
+    return {"status": status.value, "error_msg": job.error_msg, "state": status.value}
+
+
+def experiment_status(session: Session, job: Job, *, for_sdk: bool, log_cursor: int | None) -> dict[str, Any]:
+    """State, progress and, when the caller keeps a log cursor, the log lines after it."""
+    payload = {**_visible_state(job, for_sdk), **jobs.progress(session, job)}
+    payload["logs_delta"], payload["log_cursor"] = (
+        jobs.logs_since(session, job.id, log_cursor) if log_cursor is not None else (None, None)
+    )
+    payload["generation_task_id"] = job.id if job.status in jobs.ACTIVE_STATES else None
+    payload["has_internal_error"] = job.status == TaskState.FAILURE
+    return payload
+
+
+def batch_status(session: Session, job: Job, *, for_sdk: bool) -> dict[str, Any]:
+    return {**_visible_state(job, for_sdk), **jobs.progress(session, job)}

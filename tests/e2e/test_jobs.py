@@ -1,0 +1,180 @@
+"""Experiments and batches on real workers over real Redis, against the fake model server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from elluminate import AsyncClient, Client
+from elluminate.schemas import RatingMode
+from elluminate.streaming import TaskStatus
+from sqlalchemy import create_engine, text
+
+from fakellm import verdict
+from tests.e2e.conftest import Rest, Stack
+
+pytestmark = pytest.mark.e2e
+
+CRITERIA = ["Is it accurate?", "Is it helpful?", "Is it strict? [no]"]
+
+
+@pytest.fixture(scope="module")
+def project(stack: Stack) -> tuple[int, str]:
+    return stack.new_project("Jobs")
+
+
+@pytest.fixture(scope="module")
+def client_key(project: tuple[int, str]) -> str:
+    return project[1]
+
+
+@pytest.fixture
+def rest(stack: Stack, project: tuple[int, str]) -> Rest:
+    return Rest(stack.base_url, project[1], project[0])
+
+
+@pytest.fixture
+def client(stack: Stack, client_key: str) -> Client:
+    stack.fake.configure({})
+    return Client(base_url=stack.base_url, api_key=client_key)
+
+
+def _collection(client: Client, name: str, n: int) -> object:
+    collection = client.create_collection(name=name)
+    collection.add_many(variables=[{"topic": f"topic {i} {'fail' if i % 3 == 0 else 'pass'}"} for i in range(n)])
+    return collection
+
+
+def test_run_experiment_exact_aggregates(client: Client) -> None:
+    template = client.create_prompt_template(name="Agg", messages="Explain {{topic}}.")
+    collection = _collection(client, "Agg cases", 12)
+    criterion_set = client.create_criterion_set(name="Agg criteria", criteria=CRITERIA)
+    experiment = client.run_experiment(
+        name="Agg run", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    responses = experiment.rated_responses
+    assert len(responses) == 12 and all(len(r.ratings) == 3 for r in responses)
+    expected = {c.id: [verdict(r.response_str, c.criterion_str) for r in responses] for c in criterion_set.criteria}
+    for response in responses:
+        for rating in response.ratings:
+            assert rating.rating.value == verdict(response.response_str, rating.criterion.criterion_str)
+            assert rating.reasoning
+    results = experiment.results
+    all_verdicts = [v for vs in expected.values() for v in vs]
+    assert results.mean_all_ratings.yes == pytest.approx(all_verdicts.count("YES") / len(all_verdicts))
+    for cid, verdicts in expected.items():
+        assert results.mean_rating_by_criterion_id[cid].yes == pytest.approx(verdicts.count("YES") / 12)
+    assert results.num_rated_responses == 12 and results.num_failed_responses == 0
+    assert results.mean_input_tokens > 0 and len(results.output_tokens_per_response) == 12
+
+
+def test_stream_experiment_and_batch_rate(stack: Stack, client_key: str) -> None:
+    async def flow() -> None:
+        async with AsyncClient(base_url=stack.base_url, api_key=client_key) as client:
+            template = await client.create_prompt_template(name="Stream", messages="Describe {{topic}}.")
+            collection = await client.create_collection(name="Stream cases")
+            await collection.aadd_many(variables=[{"topic": f"t{i}"} for i in range(20)])
+            events = []
+            async for event in client.stream_experiment(
+                name="Stream run", prompt_template=template, collection=collection,
+                criteria=["Is it clear?"], polling_interval=0.1,
+            ):
+                events.append(event)
+            assert events[-1].status == TaskStatus.SUCCESS
+            progress = [e.progress for e in events if e.progress is not None]
+            assert progress and all(p.total_responses == 20 for p in progress)
+            assert progress[-1].responses_rated == 20
+            assert "Started" in "".join(e.logs_delta or "" for e in events)
+            experiment = events[-1].result
+            assert len(experiment.rated_responses) == 20
+            batch = [e async for e in client.stream_batch_rate(
+                prompt_responses=experiment.rated_responses, rating_mode=RatingMode.DETAILED)]
+            assert batch[-1].status == TaskStatus.SUCCESS and len(batch[-1].result) == 20
+
+    asyncio.run(flow())
+
+
+def test_provider_rejecting_every_call_fails_the_job_quickly(stack: Stack, client: Client, rest: Rest) -> None:
+    stack.fake.configure({"models": {"always-401": {"faults": {"401": 1.0}}}})
+    config = client.create_llm_config(name="bad key", llm_model_name="always-401", api_key="sk-bad",
+                                      llm_base_url=stack.fake.base_url)
+    template = client.create_prompt_template(name="Bad", messages="Say {{topic}}.")
+    collection = _collection(client, "Bad cases", 40)
+    criterion_set = client.create_criterion_set(name="Bad criteria", criteria=["Ok?"])
+    before = stack.fake.stats()["calls"]
+    experiment = client.run_experiment(name="Bad run", prompt_template=template, collection=collection,
+                                       criterion_set=criterion_set, llm_config=config)
+    assert experiment.generation_task_id is None
+    calls = stack.fake.stats()["calls"] - before
+    assert calls < 40, f"{calls} calls: the job should stop after a few identical failures"
+    assert rest.get(f"experiments/{experiment.id}").json()["has_internal_error"] is True
+
+
+def test_cancel_stops_model_calls_and_sdk_run_returns(stack: Stack, client: Client, rest: Rest) -> None:
+    stack.fake.configure({"latency_ms": 300})
+    template = client.create_prompt_template(name="Cancel", messages="Slow {{topic}}.")
+    collection = _collection(client, "Cancel cases", 200)
+    criterion_set = client.create_criterion_set(name="Cancel criteria", criteria=["Ok?"])
+    experiment = client.create_experiment(name="Cancel run", prompt_template=template, collection=collection,
+                                          criterion_set=criterion_set)
+    finished: dict[str, float] = {}
+    runner = threading.Thread(target=lambda: (experiment.run(), finished.setdefault("at", time.time())))
+    runner.start()
+    while rest.get(f"responses?experiment_id={experiment.id}").json()["count"] < 5:
+        time.sleep(0.1)
+    cancelled_at = time.time()
+    res = rest.post(f"experiments/{experiment.id}/cancel")
+    assert res.status_code == 200 and res.json()["status"] == "REVOKED"
+    runner.join(timeout=15)
+    assert not runner.is_alive() and finished["at"] - cancelled_at < 10
+    time.sleep(2.5)
+    late = [r for r in stack.fake.requests() if r["started_at"] > cancelled_at + 2.0]
+    assert late == [], f"{len(late)} model calls started more than 2 s after the cancel"
+
+
+def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Client, rest: Rest) -> None:
+    stack.fake.configure({"latency_ms": 60})
+    stack.fake.reset()
+    template = client.create_prompt_template(name="Crash", messages="Crash {{topic}}.")
+    collection = _collection(client, "Crash cases", 200)
+    criterion_set = client.create_criterion_set(name="Crash criteria", criteria=["A?", "B?"])
+    experiment = client.create_experiment(name="Crash run", prompt_template=template, collection=collection,
+                                          criterion_set=criterion_set)
+    task_id = rest.post(f"experiments/{experiment.id}/run",
+                        json={"rating_mode": "fast", "n_epochs": 1}).json()["generation_task_id"]
+    status_url = f"experiments/{experiment.id}/generation/{task_id}"
+    while rest.get(status_url).json()["completed_responses"] < 40:
+        time.sleep(0.05)
+    killed_at = time.time()
+    stack.kill_worker(stack.workers[0])
+    done_at_kill = rest.get(status_url).json()["completed_responses"]
+    assert 40 <= done_at_kill <= 160
+    stack.start_worker("w3")
+    deadline = time.time() + 120
+    while (status := rest.get(status_url).json())["status"] not in ("SUCCESS", "FAILURE"):
+        assert time.time() < deadline, status
+        time.sleep(0.2)
+    assert status["status"] == "SUCCESS"
+    engine = create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        per_item = conn.execute(text(
+            "SELECT entry_id, epoch, count(*) FROM responses WHERE experiment_id = :e GROUP BY entry_id, epoch"),
+            {"e": experiment.id}).all()
+        ratings = conn.execute(text(
+            "SELECT r.id, count(g.id) FROM responses r LEFT JOIN ratings g ON g.response_id = r.id "
+            "WHERE r.experiment_id = :e GROUP BY r.id"), {"e": experiment.id}).all()
+        owners = conn.execute(text(
+            "SELECT count(DISTINCT split_part(lease_owner, ':', 2)) FROM job_chunks WHERE job_id = :j"),
+            {"j": task_id}).scalar()
+    engine.dispose()
+    assert len(per_item) == 200 and all(n == 1 for *_, n in per_item)
+    assert all(n == 2 for _, n in ratings)
+    assert owners >= 2
+    generation_calls = [r for r in stack.fake.requests() if r["kind"] == "generate"]
+    # In flight at the kill: started before it and not answered before it (50 ms covers an answer the
+    # killed worker had received but not yet stored).
+    in_flight = [r for r in generation_calls
+                 if r["started_at"] <= killed_at and (r["ended_at"] or killed_at) >= killed_at - 0.05]
+    assert len(generation_calls) <= 200 + len(in_flight)

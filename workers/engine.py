@@ -1,0 +1,124 @@
+"""One long-lived event loop per worker process, running every job this process accepted.
+
+Celery tasks only hand job ids to the engine; the engine's loop (in a background thread) does the
+model calls concurrently, bounded per process by `ASSAY_WORKER_MAX_INFLIGHT` and per model across
+the cluster by the Redis limiter. Database work runs in a small thread pool so it never blocks
+the loop, and each piece of it is its own short transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from llm import Limiter, LocalLimiter, ModelSpec, RedisLimiter, close_all
+from models.db import Database
+from services.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Engine:
+    """The per-process job runner."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.loop = asyncio.new_event_loop()
+        self._db_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="assay-db")
+        self._runs: dict[str, asyncio.Task[None]] = {}
+        self._limiters: dict[str, Limiter] = {}
+        self._inflight: asyncio.Semaphore | None = None
+        self._thread = threading.Thread(target=self._serve, name="assay-engine", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._inflight = asyncio.Semaphore(self.settings.worker_max_inflight)
+        self.loop.create_task(self._scout())
+        self.loop.run_forever()
+
+    async def _scout(self) -> None:
+        """Join every job that has free chunks, so all live workers share the work and a dead
+        worker's expired leases are taken over without waiting for a new message."""
+        from services.jobs import claimable_jobs
+
+        while True:
+            try:
+                for job_id in await self.db(claimable_jobs):
+                    await self._start(job_id)
+            except Exception:
+                log.exception("scouting for work failed; retrying")
+            await asyncio.sleep(self.settings.worker_scout_seconds)
+
+    def submit(self, job_id: str) -> None:
+        """Start working on a job unless this process already is (thread-safe)."""
+        asyncio.run_coroutine_threadsafe(self._start(job_id), self.loop)
+
+    async def _start(self, job_id: str) -> None:
+        from workers.job_run import JobRun
+
+        running = self._runs.get(job_id)
+        if running is not None and not running.done():
+            return
+        self._runs = {jid: run for jid, run in self._runs.items() if not run.done()}
+        self._runs[job_id] = asyncio.create_task(JobRun(self, job_id).run(), name=f"job-{job_id}")
+
+    async def db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(session, *args)` as one transaction in the database thread pool."""
+
+        def unit_of_work() -> T:
+            with self.database.session() as session:
+                return fn(session, *args)
+
+        return await self.loop.run_in_executor(self._db_pool, unit_of_work)
+
+    @property
+    def inflight(self) -> asyncio.Semaphore:
+        assert self._inflight is not None
+        return self._inflight
+
+    def limiter(self, spec: ModelSpec) -> Limiter:
+        """The cluster-wide limit of a model (Redis), or a per-process one without Redis."""
+        key = f"{spec.limiter_key}:{spec.max_connections}"
+        if key not in self._limiters:
+            redis_url = self.settings.redis_url
+            self._limiters[key] = (
+                RedisLimiter(redis_url, spec.limiter_key, spec.max_connections)
+                if redis_url
+                else LocalLimiter(spec.max_connections)
+            )
+        return self._limiters[key]
+
+    def shutdown(self) -> None:
+        async def stop() -> None:
+            for run in self._runs.values():
+                run.cancel()
+            await close_all()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._db_pool.shutdown(wait=False)
+
+
+_engine: Engine | None = None
+_engine_pid: int | None = None
+_lock = threading.Lock()
+
+
+def engine() -> Engine:
+    """This process's engine, created on first use (and again in a forked child)."""
+    global _engine, _engine_pid
+    with _lock:
+        if _engine is None or _engine_pid != os.getpid():
+            _engine, _engine_pid = Engine(load_settings()), os.getpid()
+        return _engine

@@ -1,0 +1,282 @@
+"""One process's share of one job: lease chunks, run their items, renew leases, end the job.
+
+Several processes run the same job at once; the chunk leases in the database decide who does
+what. A participant that finds nothing to lease but chunks still leased by others waits for those
+leases to be either completed or expired (their worker died) and then takes them over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from llm import ChatResult, JudgeParseError, LLMCallError, LLMError, ModelSpec, chat, judge
+from models.orm import Job, JobChunk
+from services import execution, jobs
+from services.execution import CriterionRef, ExperimentPlan, ItemWork, RatingOutcome
+from services.states import TERMINAL_STATES, JobKind, TaskState
+
+if TYPE_CHECKING:
+    from workers.engine import Engine
+
+log = logging.getLogger(__name__)
+WATCH_INTERVAL = 0.5
+
+
+class Cancelled(Exception):
+    """The job ended elsewhere (cancel, timeout, failure); no new model call may start."""
+
+
+class JobRun:
+    def __init__(self, engine: Engine, job_id: str) -> None:
+        self.engine = engine
+        self.job_id = job_id
+        self.settings = engine.settings
+        self.stopped = asyncio.Event()
+        self.held: set[int] = set()
+        self.plan: ExperimentPlan | None = None
+        self.job: Job | None = None
+        self._streak: tuple[str, int] = ("", 0)
+        # Slow start: one generation at a time until one succeeds, so a provider that rejects
+        # everything (a bad key) costs a handful of calls instead of a chunk's worth.
+        self._proven = asyncio.Event()
+        self._probe = asyncio.Lock()
+        self._transient_failures = 0
+
+    async def run(self) -> None:
+        job = await self.engine.db(jobs.mark_started, self.job_id)
+        if job is None:
+            return
+        self.job = job
+        watcher = asyncio.create_task(self._watch())
+        try:
+            await self._prepare()
+            await self._work()
+        except Cancelled:
+            pass
+        except Exception as exc:  # an engine bug must end the job visibly, not leave it STARTED
+            log.exception("job %s crashed", self.job_id)
+            await self.engine.db(_fail, self.job_id, f"FAILURE: internal error: {exc}")
+        finally:
+            watcher.cancel()
+
+    async def _prepare(self) -> None:
+        if self.job is not None and self.job.kind == JobKind.EXPERIMENT:
+            self.plan = await self.engine.db(_plan, self.job_id, self.settings)
+
+    # -- chunks -----------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        capacity = max(1, self.settings.worker_max_inflight // max(1, self.settings.job_chunk_size))
+        active: set[asyncio.Task[None]] = set()
+        while not self.stopped.is_set():
+            while len(active) < capacity and not self.stopped.is_set():
+                chunk = await self.engine.db(
+                    jobs.claim_chunk, self.job_id, self.engine.owner, self.settings.job_lease_seconds
+                )
+                if chunk is None:
+                    break
+                self.held.add(chunk.id)
+                active.add(asyncio.create_task(self._run_chunk(chunk)))
+            if active:
+                done, active = await asyncio.wait(active, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+                continue
+            if await self._finished_or_wait():
+                return
+
+    async def _finished_or_wait(self) -> bool:
+        pending, earliest = await self.engine.db(jobs.pending_chunks, self.job_id)
+        if pending == 0:
+            await self.engine.db(_finish_success, self.job_id)
+            return True
+        wait = 0.5 if earliest is None else (earliest - datetime.now(UTC)).total_seconds() + 0.05
+        await asyncio.sleep(min(max(wait, 0.05), 1.0))
+        return False
+
+    async def _run_chunk(self, chunk: JobChunk) -> None:
+        run_item = self._item_runner()
+        if self.plan is not None:
+            works: list[Any] = await self.engine.db(execution.load_items, self.plan, chunk.items)
+        else:
+            works = list(chunk.items)
+        await asyncio.gather(*(run_item(w) for w in works))
+        if not self.stopped.is_set():
+            await self.engine.db(jobs.complete_chunk, chunk.id, self.engine.owner)
+        self.held.discard(chunk.id)
+
+    def _item_runner(self) -> Callable[[Any], Awaitable[None]]:
+        kind = self.job.kind if self.job else None
+        if kind == JobKind.EXPERIMENT:
+            return self._experiment_item
+        if kind == JobKind.RESPONSES_BATCH:
+            return self._response_item
+        return self._rating_item
+
+    # -- watching: leases, cancel, deadline --------------------------------------------------------
+
+    async def _watch(self) -> None:
+        last_renew = time.monotonic()
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            status = await self.engine.db(_status_after_deadline, self.job_id)
+            if status in TERMINAL_STATES:
+                self.stopped.set()
+                return
+            if time.monotonic() - last_renew >= self.settings.job_lease_seconds / 4:
+                await self.engine.db(
+                    jobs.renew_leases, list(self.held), self.engine.owner, self.settings.job_lease_seconds
+                )
+                last_renew = time.monotonic()
+
+    # -- model calls -------------------------------------------------------------------------------
+
+    async def _call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        if self.stopped.is_set():
+            raise Cancelled
+        async with self.engine.inflight:
+            if self.stopped.is_set():
+                raise Cancelled
+            return await fn()
+
+    async def _generate(self, spec: ModelSpec, messages: list[dict[str, Any]]) -> tuple[ChatResult | None, str | None]:
+        if not self._proven.is_set():
+            async with self._probe:
+                return await self._generate_once(spec, messages)
+        return await self._generate_once(spec, messages)
+
+    async def _generate_once(
+        self, spec: ModelSpec, messages: list[dict[str, Any]]
+    ) -> tuple[ChatResult | None, str | None]:
+        try:
+            result = await self._call(lambda: chat(spec, messages, limiter=self.engine.limiter(spec)))
+        except LLMCallError as exc:
+            await self._note_failure(exc)
+            return None, str(exc)
+        self._streak = ("", 0)
+        self._proven.set()
+        return result, None
+
+    async def _note_failure(self, exc: LLMCallError) -> None:
+        """Stop the job when the provider refuses everything the same way (for example a bad key)."""
+        if exc.retryable:
+            # Transient failures already used their retries; stop probing so the rest fail in parallel.
+            self._transient_failures += 1
+            if self._transient_failures >= 3:
+                self._proven.set()
+            return
+        kind, count = self._streak
+        self._streak = (exc.kind, count + 1 if kind == exc.kind else 1)
+        if self._streak[1] >= self.settings.failure_streak_limit:
+            message = f"FAILURE: {self._streak[1]} consecutive model calls failed the same way: {exc}"
+            await self.engine.db(_fail, self.job_id, message)
+            self.stopped.set()
+
+    async def _judge(
+        self, spec: ModelSpec, text: str, criterion: CriterionRef, values: dict[str, Any], mode: str
+    ) -> RatingOutcome | None:
+        try:
+            verdict = await self._call(
+                lambda: judge(
+                    spec,
+                    text,
+                    criterion.text,
+                    mode="detailed" if mode == "detailed" else "fast",
+                    variables=values,
+                    limiter=self.engine.limiter(spec),
+                )
+            )
+        except Cancelled:
+            return None
+        except LLMCallError as exc:
+            await self._note_failure(exc)
+            return RatingOutcome(criterion.id, None, str(exc), spec.model)
+        except (JudgeParseError, LLMError) as exc:
+            return RatingOutcome(criterion.id, None, str(exc), spec.model)
+        return RatingOutcome(criterion.id, verdict, None, spec.model)
+
+    async def _rate(
+        self,
+        response_id: int,
+        text: str,
+        criteria: list[CriterionRef],
+        values: dict[str, Any],
+        spec: ModelSpec,
+        mode: str,
+    ) -> None:
+        outcomes = await asyncio.gather(*(self._judge(spec, text, c, values, mode) for c in criteria))
+        stored = [o for o in outcomes if o is not None]
+        await self.engine.db(execution.store_ratings, response_id, stored, len(stored) == len(criteria))
+
+    # -- item kinds --------------------------------------------------------------------------------
+
+    async def _experiment_item(self, work: ItemWork) -> None:
+        plan = self.plan
+        assert plan is not None
+        if work.response_id is None:
+            try:
+                result, error = await self._generate(plan.generation, work.prompt_messages)
+            except Cancelled:
+                return
+            response_id = await self.engine.db(execution.store_response, plan, work, result, error)
+            if response_id is None or result is None:
+                return
+            work.response_id, work.response_text, work.missing_criteria = (
+                response_id,
+                result.content,
+                list(plan.criteria),
+            )
+        elif work.response_failed or work.rated:
+            return
+        await self._rate(
+            work.response_id, work.response_text or "", work.missing_criteria, work.values, plan.judge, plan.rating_mode
+        )
+
+    async def _response_item(self, item: dict[str, Any]) -> None:
+        target = await self.engine.db(execution.batch_response_target, self.job_id, item, self.settings)
+        result, error = None, None
+        if target.needs_generation:
+            try:
+                result, error = await self._generate(target.spec, target.prompt_messages)
+            except Cancelled:
+                return
+        await self.engine.db(execution.store_batch_response, self.job_id, item, target, result, error)
+
+    async def _rating_item(self, response_id: int) -> None:
+        target = await self.engine.db(execution.rating_target, self.job_id, response_id, self.settings)
+        if target is None:
+            await self.engine.db(execution.count_failed, self.job_id)
+            return
+        await self._rate(response_id, target.text, list(target.criteria), target.values, target.spec, target.mode)
+
+
+def _plan(session: Any, job_id: str, settings: Any) -> ExperimentPlan:
+    return execution.experiment_plan(session, session.get_one(Job, job_id), settings)
+
+
+def _finish_success(session: Any, job_id: str) -> None:
+    job = session.get(Job, job_id)
+    if job is not None:
+        jobs.finish(session, job, TaskState.SUCCESS)
+
+
+def _fail(session: Any, job_id: str, message: str) -> None:
+    job = session.get(Job, job_id)
+    if job is not None:
+        jobs.finish(session, job, TaskState.FAILURE, message)
+
+
+def _status_after_deadline(session: Any, job_id: str) -> str:
+    job = session.get(Job, job_id)
+    if job is None:  # deleted with its experiment
+        return TaskState.REVOKED
+    if job.status == TaskState.STARTED and job.deadline_at is not None and jobs.is_past(job.deadline_at):
+        limit = job.time_limit_seconds
+        jobs.finish(session, job, TaskState.TIMEOUT, f"TIMEOUT: the job ran past its time limit of {limit} s")
+        return TaskState.TIMEOUT
+    return job.status

@@ -1,0 +1,26 @@
+"""Celery tasks: stable names, time limits, ids as arguments. The work itself runs in `workers.engine`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_process_init
+
+from workers.app import RUN_JOB
+
+
+@worker_process_init.connect
+def start_engine(**_: Any) -> None:
+    """Start each pool process's engine at once, so it scouts for work even before any message."""
+    from workers.engine import engine
+
+    engine()
+
+
+@shared_task(name=RUN_JOB, soft_time_limit=30, time_limit=60, ignore_result=True)
+def run_job(job_id: str) -> None:
+    """Hand a job to this process's engine, which works on it alongside its other jobs."""
+    from workers.engine import engine
+
+    engine().submit(job_id)
