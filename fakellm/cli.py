@@ -101,9 +101,7 @@ def _announce(url: str) -> None:
 )
 @click.option("--retry-after", type=float, help="Retry-After seconds sent with 429 faults.")
 @click.option("--hang-seconds", type=float, help="How long a 'hang' fault sleeps before answering.")
-@click.option(
-    "--refuse-json-schema", is_flag=True, help="Answer 400 to response_format json_schema requests."
-)
+@click.option("--refuse-json-schema", is_flag=True, help="Answer 400 to response_format json_schema requests.")
 @click.option("--judge-junk", is_flag=True, help="Answer judge requests with unparseable text.")
 @click.option("--config-json", help="Full behaviour config as JSON; the flags above override it.")
 @click.option(

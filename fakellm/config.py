@@ -139,9 +139,7 @@ def _check_schedule(schedule: Any, where: str) -> dict[str, str]:
             raise ConfigError(f"{where}: sequence numbers start at 1, got {number}")
         fault = str(fault)
         if fault not in FAULT_KINDS and fault != SCHEDULE_OK:
-            raise ConfigError(
-                f"{where}[{seq!r}]: unknown fault {fault!r}; known: {[*FAULT_KINDS, SCHEDULE_OK]}"
-            )
+            raise ConfigError(f"{where}[{seq!r}]: unknown fault {fault!r}; known: {[*FAULT_KINDS, SCHEDULE_OK]}")
         checked[str(number)] = fault
     return checked
 

@@ -79,9 +79,7 @@ def message_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "\n".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, Mapping) and part.get("type") == "text"
+            str(part.get("text", "")) for part in content if isinstance(part, Mapping) and part.get("type") == "text"
         )
     return str(content)
 

@@ -16,9 +16,7 @@ RESPONSE_OPEN, RESPONSE_CLOSE = "<response>", "</response>"
 CRITERION_OPEN, CRITERION_CLOSE = "<criterion>", "</criterion>"
 
 # Sentences avoid the substrings "yes"/"no" so a sloppy verdict parser can't misread them.
-REASONING_FAIL_WORD = (
-    "Rule 1 (fail word): the response contains the word 'fail', so the criterion is judged unmet."
-)
+REASONING_FAIL_WORD = "Rule 1 (fail word): the response contains the word 'fail', so the criterion is judged unmet."
 REASONING_REJECT_MARKER = (
     "Rule 2 (rejection marker): the criterion carries the rejection marker, so it is judged unmet."
 )
@@ -49,9 +47,7 @@ def verdict(response_text: str, criterion_text: str) -> Verdict:
 
 def reasoning(response_text: str, criterion_text: str) -> str:
     """Return the deterministic sentence naming the rule that decided :func:`verdict`."""
-    return (REASONING_FAIL_WORD, REASONING_REJECT_MARKER, REASONING_DEFAULT)[
-        _rule(response_text, criterion_text) - 1
-    ]
+    return (REASONING_FAIL_WORD, REASONING_REJECT_MARKER, REASONING_DEFAULT)[_rule(response_text, criterion_text) - 1]
 
 
 def _rule(response_text: str, criterion_text: str) -> int:

@@ -134,9 +134,7 @@ class _Generator:
             prop_schema = properties.get(name, extra if isinstance(extra, Mapping) else {})
             override = self.overrides.get(name)
             if override is not None:
-                result[name] = override(
-                    self._resolve(prop_schema) if isinstance(prop_schema, Mapping) else {}
-                )
+                result[name] = override(self._resolve(prop_schema) if isinstance(prop_schema, Mapping) else {})
             else:
                 result[name] = self.value(prop_schema, depth + 1, index)
         return result

@@ -88,9 +88,7 @@ class FakeLLMServer:
         """``POST /v1/chat/completions``."""
         parsed = _parse(await request.read())
         model = parsed.model if isinstance(parsed, ChatRequest) else ""
-        record, generation = self._begin(
-            model, parsed.kind if isinstance(parsed, ChatRequest) else "generate"
-        )
+        record, generation = self._begin(model, parsed.kind if isinstance(parsed, ChatRequest) else "generate")
         try:
             response = await self._answer(request, parsed, record)
         except asyncio.CancelledError:
@@ -282,9 +280,7 @@ def _parse(body: bytes) -> ChatRequest | RequestError:
 
 
 def _json(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=json.dumps(value).encode(), status=status, content_type=JSON_TYPE, headers=headers
-    )
+    return web.Response(body=json.dumps(value).encode(), status=status, content_type=JSON_TYPE, headers=headers)
 
 
 def _error(
@@ -296,9 +292,7 @@ def _error(
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
     """An error in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    return _json(
-        {"error": {"message": message, "type": type_, "param": param, "code": code}}, status, headers
-    )
+    return _json({"error": {"message": message, "type": type_, "param": param, "code": code}}, status, headers)
 
 
 def _fault_response(fault: str, seq: int, config: Mapping[str, Any]) -> web.Response:
@@ -352,9 +346,7 @@ def _completion_response(request: ChatRequest, content: str, seq: int) -> web.Re
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.model,
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-            ],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": _usage(request, content),
         }
     )

@@ -99,9 +99,7 @@ class FakeLLM:
         try:
             line = lines.get(timeout=self._startup_timeout)
         except queue.Empty:
-            raise FakeLLMError(
-                f"fakellm did not start within {self._startup_timeout}s{self._stderr_tail()}"
-            ) from None
+            raise FakeLLMError(f"fakellm did not start within {self._startup_timeout}s{self._stderr_tail()}") from None
         if not line.startswith(_LISTENING_PREFIX):
             raise FakeLLMError(f"fakellm failed to start (got {line!r}){self._stderr_tail()}")
         return line
@@ -148,9 +146,7 @@ class FakeLLM:
         """Replace the behaviour config (keys left out take their defaults); returns the new config."""
         return self._call("POST", "/_fake/config", {**(config or {}), **config_kwargs})
 
-    def update_config(
-        self, config: Mapping[str, Any] | None = None, /, **config_kwargs: Any
-    ) -> dict[str, Any]:
+    def update_config(self, config: Mapping[str, Any] | None = None, /, **config_kwargs: Any) -> dict[str, Any]:
         """Deep-merge into the current config; returns the new config."""
         return self._call("PATCH", "/_fake/config", {**(config or {}), **config_kwargs})
 
@@ -181,9 +177,7 @@ class FakeLLM:
             with _OPENER.open(request, timeout=30) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            raise FakeLLMError(
-                f"{method} {path} -> {exc.code}: {exc.read().decode(errors='replace')}"
-            ) from None
+            raise FakeLLMError(f"{method} {path} -> {exc.code}: {exc.read().decode(errors='replace')}") from None
 
 
 def _pump(stream: Any, lines: queue.Queue[str]) -> None:

@@ -23,7 +23,7 @@ from models.schemas.criteria import (
     NameQuery,
 )
 from services import templates
-from services.errors import Conflict, Invalid, not_found
+from services.errors import Conflict, not_found
 from services.pagination import Paged, paginate
 
 # --- criterion sets ------------------------------------------------------------------------------------
@@ -108,15 +108,14 @@ def _refreshed(session: Session, criterion_set: CriterionSet) -> CriterionSet:
 
 
 def create_criteria(session: Session, project_id: int, body: CreateCriteria) -> list[Criterion]:
-    """Add to (or, with `delete_existing`, replace) a set's or a template's criteria, or generate them."""
+    """Add to (or, with `delete_existing`, replace) a set's or a template's criteria (generation: see
+    `services.generation`)."""
     if body.criterion_set_id is not None:
         criterion_set = get_set(session, project_id, body.criterion_set_id)
         return add_to_set(session, criterion_set, body.criteria or [], replace=body.delete_existing)
     assert body.prompt_template_id is not None  # CreateCriteria guarantees exactly one target
     template = templates.get(session, project_id, body.prompt_template_id)
-    if body.criteria is None:
-        return generate_criteria(session, project_id, template, body.delete_existing)
-    return add_to_template(session, template, body.criteria, replace=body.delete_existing)
+    return add_to_template(session, template, body.criteria or [], replace=body.delete_existing)
 
 
 def add_to_set(
@@ -182,21 +181,6 @@ def _free_set_name(session: Session, template: PromptTemplate) -> str:
         suffix = f" ({n})"
         name = template.name[: 500 - len(suffix)] + suffix
     return name
-
-
-def generate_criteria(
-    session: Session, project_id: int, template: PromptTemplate, delete_existing: bool
-) -> list[Criterion]:
-    """Generate criteria for a template with a model and store them in its linked set.
-
-    Seam for the LLM layer: after the existing-criteria check below, generate the questions outside any
-    open transaction, then store them with
-    `add_to_template(session, template, items, replace=delete_existing)`.
-    """
-    if not delete_existing and template.criterion_set_id is not None:
-        if current_criteria(session, template.criterion_set_id):
-            raise Conflict(f"Prompt template {template.id} already has criteria")
-    raise Invalid("body.criteria: generating criteria with a model is not available yet; send criteria")
 
 
 # --- single criteria -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from api import create_app
+from fakellm.testing import FakeLLM
 from models.db import Database
 from models.orm import Base
 from services import auth as auth_service
@@ -82,9 +83,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return db.url
 
 
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLM]:
+    """One fake OpenAI-compatible server for the API tests (the platform default model and judge)."""
+    with FakeLLM() as fake:
+        yield fake
+
+
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    app = create_app({"database_url": database_url, "auto_migrate": False, "page_size": 5})
+def app(database_url: str, fake_llm: FakeLLM) -> Iterator[Flask]:
+    fake_llm.configure({})
+    app = create_app(
+        {
+            "database_url": database_url,
+            "auto_migrate": False,
+            "page_size": 5,
+            "llm_base_url": fake_llm.base_url,
+            "llm_model": "fake-model",
+            "openai_api_key": "sk-test",
+        }
+    )
     yield app
     app.extensions["assay_db"].dispose()
 

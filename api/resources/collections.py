@@ -19,7 +19,7 @@ from models.schemas.collections import (
     EntryUpdate,
 )
 from models.schemas.common import Page, PageQuery
-from services import collections
+from services import collections, generation
 from services.errors import Invalid
 
 bp = Blueprint("collections", __name__, url_prefix="/collections")
@@ -58,7 +58,7 @@ def delete_collection(collection_id: int) -> None:
 @endpoint(bp, "/<int:collection_id>/entries", "POST", body=EntryCreate, response=EntryOut, status=201)
 def create_entry(collection_id: int, body: EntryCreate) -> object:
     """Add one entry from `input_values` (generating one from `prompt_template_id` is not available yet)."""
-    return collections.add_entry(db_session(), current_project_id(), collection_id, body)
+    return generation.add_entry(db_session(), settings(), current_project_id(), collection_id, body)
 
 
 @endpoint(

@@ -9,7 +9,7 @@ from api.extensions import db_session, settings
 from api.routing import endpoint
 from models.schemas.common import Page
 from models.schemas.criteria import CreateCriteria, CriteriaQuery, CriterionOut, CriterionUpdate
-from services import criteria
+from services import criteria, generation
 
 bp = Blueprint("criteria", __name__, url_prefix="/criteria")
 
@@ -17,7 +17,7 @@ bp = Blueprint("criteria", __name__, url_prefix="/criteria")
 @endpoint(bp, "", "POST", body=CreateCriteria, response=list[CriterionOut], status=201)
 def create_criteria(body: CreateCriteria) -> object:
     """Add criteria to a set or a template's set (identical strings reused); replace, clear or generate."""
-    return criteria.create_criteria(db_session(), current_project_id(), body)
+    return generation.create_criteria(db_session(), settings(), current_project_id(), body)
 
 
 @endpoint(bp, "", query=CriteriaQuery, response=Page[CriterionOut])

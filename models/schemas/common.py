@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 T = TypeVar("T")
 
 
-
 def _iso_utc(value: datetime) -> str:
     # SQLite hands back naive datetimes; everything is stored in UTC, so say so on the wire.
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()

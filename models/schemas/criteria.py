@@ -88,5 +88,3 @@ class CriterionSetOut(WireModel):
             "created_at": getattr(data, "created_at", None),
             "updated_at": getattr(data, "updated_at", None),
         }
-
-

@@ -6,14 +6,13 @@ from typing import Any
 
 from flask import Flask
 
+from fakellm.testing import FakeLLM
 from models.orm import Collection, Entry, Experiment, Prompt, PromptResponse, Rating
 from tests.conftest import ProjectHandle
 
 
 def _template(project: ProjectHandle, name: str = "Essay", content: str = "Write about {{topic}}.") -> dict:
-    res = project.post(
-        "prompt_templates", json={"name": name, "messages": [{"role": "user", "content": content}]}
-    )
+    res = project.post("prompt_templates", json={"name": name, "messages": [{"role": "user", "content": content}]})
     assert res.status_code == 201
     return res.get_json()
 
@@ -120,9 +119,7 @@ def test_clear_then_replace_a_set(project: ProjectHandle) -> None:
     assert res.status_code in (200, 201) and res.get_json() == []
     assert project.get(f"criterion_sets/{cs['id']}").get_json()["criteria"] == []
     _post_criteria(project, ["C?"], criterion_set_id=cs["id"])
-    replaced = _post_criteria(
-        project, ["D?", "E?"], criterion_set_id=cs["id"], delete_existing=True
-    ).get_json()
+    replaced = _post_criteria(project, ["D?", "E?"], criterion_set_id=cs["id"], delete_existing=True).get_json()
     assert _texts(replaced) == ["D?", "E?"]
     listed = project.get("criteria", query_string={"criterion_set_id": cs["id"]}).get_json()
     assert _texts(listed["items"]) == ["D?", "E?"] and listed["count"] == 2
@@ -154,9 +151,7 @@ def test_add_to_template_creates_and_links_a_set_named_like_the_template(project
     assert project.get(f"prompt_templates/{other['id']}").get_json()["criterion_set_id"] is None
     v3 = _template(project, "Essay", "v3 {{topic}}")
     assert v3["criterion_set_id"] == set_id
-    again = _post_criteria(
-        project, ["Is it on topic?", "Is it clear?"], prompt_template_id=v3["id"]
-    ).get_json()
+    again = _post_criteria(project, ["Is it on topic?", "Is it clear?"], prompt_template_id=v3["id"]).get_json()
     assert again[0]["id"] == res.get_json()[0]["id"]
     listed = project.get("criteria", query_string={"prompt_template_id": v1["id"], "page": 1}).get_json()
     assert _texts(listed["items"]) == ["Is it on topic?", "Is it clear?"]
@@ -179,20 +174,31 @@ def test_generate_is_409_when_the_template_already_has_criteria(project: Project
     assert res.status_code == 409
     assert res.get_json()["detail"] == f"Prompt template {template['id']} already has criteria"
     # What get_or_generate_criteria does next:
-    listed = project.get(
-        "criteria", query_string={"prompt_template_id": template["id"], "page": 1}
-    ).get_json()
+    listed = project.get("criteria", query_string={"prompt_template_id": template["id"], "page": 1}).get_json()
     assert _texts(listed["items"]) == ["On topic?"]
 
 
-def test_generate_without_criteria_says_generation_is_not_available(project: ProjectHandle) -> None:
+def test_generate_creates_a_set_named_like_the_template_and_links_it(project: ProjectHandle) -> None:
     template = _template(project)
-    for delete_existing in (False, True):
-        res = _post_criteria(
-            project, None, prompt_template_id=template["id"], delete_existing=delete_existing
-        )
-        assert res.status_code == 422
-        assert res.get_json()["detail"].startswith("body.criteria:")
+    res = _post_criteria(project, None, prompt_template_id=template["id"])
+    assert res.status_code == 201
+    generated = _texts(res.get_json())
+    assert 1 <= len(generated) <= 7 and all(generated)
+    set_id = project.get(f"prompt_templates/{template['id']}").get_json()["criterion_set_id"]
+    assert project.get(f"criterion_sets/{set_id}").get_json()["name"] == template["name"]
+    again = _post_criteria(project, None, prompt_template_id=template["id"], delete_existing=True)
+    assert again.status_code == 201
+    listed = project.get("criteria", query_string={"prompt_template_id": template["id"]}).get_json()
+    assert _texts(listed["items"]) == _texts(again.get_json())
+
+
+def test_generate_with_a_failing_model_is_a_clear_error_and_writes_nothing(
+    project: ProjectHandle, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure({"faults": {"401": 1.0}})
+    template = _template(project)
+    res = _post_criteria(project, None, prompt_template_id=template["id"])
+    assert res.status_code == 502 and "401" in res.get_json()["detail"]
     assert project.get(f"prompt_templates/{template['id']}").get_json()["criterion_set_id"] is None
 
 
@@ -271,9 +277,7 @@ def test_link_and_unlink_show_in_both_keys(project: ProjectHandle) -> None:
     assert _texts(listed["items"]) == ["A?"]
 
     other = _set(project, "Other")
-    assert (
-        project.delete(f"criterion_sets/{other['id']}/prompt_templates/{template['id']}").status_code == 204
-    )
+    assert project.delete(f"criterion_sets/{other['id']}/prompt_templates/{template['id']}").status_code == 204
     assert project.get(f"prompt_templates/{template['id']}").get_json()["criterion_set_id"] == cs["id"]
 
     assert project.delete(f"criterion_sets/{cs['id']}/prompt_templates/{template['id']}").status_code == 204
@@ -314,24 +318,14 @@ def test_other_projects_ids_are_404(project: ProjectHandle, other_project: Proje
     assert other_project.put(f"criteria/{criterion_id}", json={"label": "x"}).status_code == 404
     assert other_project.delete(f"criteria/{criterion_id}").status_code == 404
     assert other_project.get("criteria", query_string={"criterion_set_id": cs["id"]}).status_code == 404
-    assert (
-        other_project.get("criteria", query_string={"prompt_template_id": template["id"]}).status_code == 404
-    )
+    assert other_project.get("criteria", query_string={"prompt_template_id": template["id"]}).status_code == 404
     assert _post_criteria(other_project, ["B?"], criterion_set_id=cs["id"]).status_code == 404
     assert _post_criteria(other_project, ["B?"], prompt_template_id=template["id"]).status_code == 404
     assert _post_criteria(other_project, None, prompt_template_id=template["id"]).status_code == 404
     # Linking someone else's template to my set, or my template to their set.
-    assert (
-        other_project.put(f"criterion_sets/{mine['id']}/prompt_templates/{template['id']}").status_code == 404
-    )
-    assert (
-        other_project.put(f"criterion_sets/{cs['id']}/prompt_templates/{their_template['id']}").status_code
-        == 404
-    )
-    assert (
-        other_project.delete(f"criterion_sets/{mine['id']}/prompt_templates/{template['id']}").status_code
-        == 404
-    )
+    assert other_project.put(f"criterion_sets/{mine['id']}/prompt_templates/{template['id']}").status_code == 404
+    assert other_project.put(f"criterion_sets/{cs['id']}/prompt_templates/{their_template['id']}").status_code == 404
+    assert other_project.delete(f"criterion_sets/{mine['id']}/prompt_templates/{template['id']}").status_code == 404
     assert other_project.get("criterion_sets").get_json() == {"items": [mine], "count": 1}
     assert project.get(f"prompt_templates/{template['id']}").get_json()["criterion_set_id"] is None
     assert _texts(project.get(f"criterion_sets/{cs['id']}").get_json()["criteria"]) == ["A?"]

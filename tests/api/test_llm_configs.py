@@ -117,15 +117,9 @@ def test_put_replaces_settings_and_keeps_the_key_unless_sent(project: ProjectHan
     res = project.put(f"llm_configs/{created['id']}", json=body)
     assert res.status_code == 200
     updated = res.get_json()
-    assert (
-        updated["name"] == "Renamed"
-        and updated["temperature"] == 1.5
-        and updated["llm_model_name"] == "gpt-4o"
-    )
+    assert updated["name"] == "Renamed" and updated["temperature"] == 1.5 and updated["llm_model_name"] == "gpt-4o"
     assert updated["api_key"] == "sk-...1234"
-    replaced = project.put(
-        f"llm_configs/{created['id']}", json=_sdk_body("Renamed", api_key="sk-new-key-000009999")
-    )
+    replaced = project.put(f"llm_configs/{created['id']}", json=_sdk_body("Renamed", api_key="sk-new-key-000009999"))
     assert replaced.get_json()["api_key"] == "sk-...9999"
     _create(project, "Taken")
     assert project.put(f"llm_configs/{created['id']}", json=_sdk_body("Taken")).status_code == 409

@@ -123,7 +123,10 @@ class Stack:
         log = open(self.tmp / f"worker-{name}.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "worker", "--concurrency", "1", "--hostname", f"{name}@%h"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.workers.append(proc)
         self.procs.append(proc)
@@ -150,10 +153,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     fake.start()
     db_name = f"assay_stack_{os.getpid()}"
     env = {
-        **os.environ, "PYTHONUNBUFFERED": "1", "REDIS_URL": redis_url,
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "REDIS_URL": redis_url,
         "DATABASE_URL": create_pg_database(db_name),
-        "ASSAY_LLM_BASE_URL": fake.base_url, "ASSAY_LLM_MODEL": "fake-model", "OPENAI_API_KEY": "sk-test",
-        "ASSAY_JOB_LEASE_SECONDS": "3", "ASSAY_JOB_CHUNK_SIZE": "5",
+        "ASSAY_LLM_BASE_URL": fake.base_url,
+        "ASSAY_LLM_MODEL": "fake-model",
+        "OPENAI_API_KEY": "sk-test",
+        "ASSAY_JOB_LEASE_SECONDS": "3",
+        "ASSAY_JOB_CHUNK_SIZE": "5",
     }
     for var in ("ELLUMINATE_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         env.pop(var, None)
@@ -161,15 +169,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     port = free_port()
     procs: list[subprocess.Popen] = []
     api_log = open(tmp / "api.log", "w")  # noqa: SIM115
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "cli", "api", "--port", str(port), "--workers", "2", "--threads", "32"],
-        env=env, stdout=api_log, stderr=subprocess.STDOUT,
-    ))
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "cli", "api", "--port", str(port), "--workers", "2", "--threads", "32"],
+            env=env,
+            stdout=api_log,
+            stderr=subprocess.STDOUT,
+        )
+    )
     sweeper_log = open(tmp / "sweeper.log", "w")  # noqa: SIM115
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "cli", "sweeper", "--interval", "1", "--stale-after", "5"],
-        env=env, stdout=sweeper_log, stderr=subprocess.STDOUT,
-    ))
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "cli", "sweeper", "--interval", "1", "--stale-after", "5"],
+            env=env,
+            stdout=sweeper_log,
+            stderr=subprocess.STDOUT,
+        )
+    )
     stack = Stack(f"http://127.0.0.1:{port}", env, fake, tmp, [], procs)
     try:
         stack.start_worker("w1")

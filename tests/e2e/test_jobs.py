@@ -78,8 +78,11 @@ def test_stream_experiment_and_batch_rate(stack: Stack, client_key: str) -> None
             await collection.aadd_many(variables=[{"topic": f"t{i}"} for i in range(20)])
             events = []
             async for event in client.stream_experiment(
-                name="Stream run", prompt_template=template, collection=collection,
-                criteria=["Is it clear?"], polling_interval=0.1,
+                name="Stream run",
+                prompt_template=template,
+                collection=collection,
+                criteria=["Is it clear?"],
+                polling_interval=0.1,
             ):
                 events.append(event)
             assert events[-1].status == TaskStatus.SUCCESS
@@ -89,8 +92,12 @@ def test_stream_experiment_and_batch_rate(stack: Stack, client_key: str) -> None
             assert "Started" in "".join(e.logs_delta or "" for e in events)
             experiment = events[-1].result
             assert len(experiment.rated_responses) == 20
-            batch = [e async for e in client.stream_batch_rate(
-                prompt_responses=experiment.rated_responses, rating_mode=RatingMode.DETAILED)]
+            batch = [
+                e
+                async for e in client.stream_batch_rate(
+                    prompt_responses=experiment.rated_responses, rating_mode=RatingMode.DETAILED
+                )
+            ]
             assert batch[-1].status == TaskStatus.SUCCESS and len(batch[-1].result) == 20
 
     asyncio.run(flow())
@@ -98,14 +105,16 @@ def test_stream_experiment_and_batch_rate(stack: Stack, client_key: str) -> None
 
 def test_provider_rejecting_every_call_fails_the_job_quickly(stack: Stack, client: Client, rest: Rest) -> None:
     stack.fake.configure({"models": {"always-401": {"faults": {"401": 1.0}}}})
-    config = client.create_llm_config(name="bad key", llm_model_name="always-401", api_key="sk-bad",
-                                      llm_base_url=stack.fake.base_url)
+    config = client.create_llm_config(
+        name="bad key", llm_model_name="always-401", api_key="sk-bad", llm_base_url=stack.fake.base_url
+    )
     template = client.create_prompt_template(name="Bad", messages="Say {{topic}}.")
     collection = _collection(client, "Bad cases", 40)
     criterion_set = client.create_criterion_set(name="Bad criteria", criteria=["Ok?"])
     before = stack.fake.stats()["calls"]
-    experiment = client.run_experiment(name="Bad run", prompt_template=template, collection=collection,
-                                       criterion_set=criterion_set, llm_config=config)
+    experiment = client.run_experiment(
+        name="Bad run", prompt_template=template, collection=collection, criterion_set=criterion_set, llm_config=config
+    )
     assert experiment.generation_task_id is None
     calls = stack.fake.stats()["calls"] - before
     assert calls < 40, f"{calls} calls: the job should stop after a few identical failures"
@@ -117,8 +126,9 @@ def test_cancel_stops_model_calls_and_sdk_run_returns(stack: Stack, client: Clie
     template = client.create_prompt_template(name="Cancel", messages="Slow {{topic}}.")
     collection = _collection(client, "Cancel cases", 200)
     criterion_set = client.create_criterion_set(name="Cancel criteria", criteria=["Ok?"])
-    experiment = client.create_experiment(name="Cancel run", prompt_template=template, collection=collection,
-                                          criterion_set=criterion_set)
+    experiment = client.create_experiment(
+        name="Cancel run", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
     finished: dict[str, float] = {}
     runner = threading.Thread(target=lambda: (experiment.run(), finished.setdefault("at", time.time())))
     runner.start()
@@ -140,10 +150,12 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Cli
     template = client.create_prompt_template(name="Crash", messages="Crash {{topic}}.")
     collection = _collection(client, "Crash cases", 200)
     criterion_set = client.create_criterion_set(name="Crash criteria", criteria=["A?", "B?"])
-    experiment = client.create_experiment(name="Crash run", prompt_template=template, collection=collection,
-                                          criterion_set=criterion_set)
-    task_id = rest.post(f"experiments/{experiment.id}/run",
-                        json={"rating_mode": "fast", "n_epochs": 1}).json()["generation_task_id"]
+    experiment = client.create_experiment(
+        name="Crash run", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    task_id = rest.post(f"experiments/{experiment.id}/run", json={"rating_mode": "fast", "n_epochs": 1}).json()[
+        "generation_task_id"
+    ]
     status_url = f"experiments/{experiment.id}/generation/{task_id}"
     while rest.get(status_url).json()["completed_responses"] < 40:
         time.sleep(0.05)
@@ -159,15 +171,21 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Cli
     assert status["status"] == "SUCCESS"
     engine = create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        per_item = conn.execute(text(
-            "SELECT entry_id, epoch, count(*) FROM responses WHERE experiment_id = :e GROUP BY entry_id, epoch"),
-            {"e": experiment.id}).all()
-        ratings = conn.execute(text(
-            "SELECT r.id, count(g.id) FROM responses r LEFT JOIN ratings g ON g.response_id = r.id "
-            "WHERE r.experiment_id = :e GROUP BY r.id"), {"e": experiment.id}).all()
-        owners = conn.execute(text(
-            "SELECT count(DISTINCT split_part(lease_owner, ':', 2)) FROM job_chunks WHERE job_id = :j"),
-            {"j": task_id}).scalar()
+        per_item = conn.execute(
+            text("SELECT entry_id, epoch, count(*) FROM responses WHERE experiment_id = :e GROUP BY entry_id, epoch"),
+            {"e": experiment.id},
+        ).all()
+        ratings = conn.execute(
+            text(
+                "SELECT r.id, count(g.id) FROM responses r LEFT JOIN ratings g ON g.response_id = r.id "
+                "WHERE r.experiment_id = :e GROUP BY r.id"
+            ),
+            {"e": experiment.id},
+        ).all()
+        owners = conn.execute(
+            text("SELECT count(DISTINCT split_part(lease_owner, ':', 2)) FROM job_chunks WHERE job_id = :j"),
+            {"j": task_id},
+        ).scalar()
     engine.dispose()
     assert len(per_item) == 200 and all(n == 1 for *_, n in per_item)
     assert all(n == 2 for _, n in ratings)
@@ -175,6 +193,7 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Cli
     generation_calls = [r for r in stack.fake.requests() if r["kind"] == "generate"]
     # In flight at the kill: started before it and not answered before it (50 ms covers an answer the
     # killed worker had received but not yet stored).
-    in_flight = [r for r in generation_calls
-                 if r["started_at"] <= killed_at and (r["ended_at"] or killed_at) >= killed_at - 0.05]
+    in_flight = [
+        r for r in generation_calls if r["started_at"] <= killed_at and (r["ended_at"] or killed_at) >= killed_at - 0.05
+    ]
     assert len(generation_calls) <= 200 + len(in_flight)

@@ -20,9 +20,7 @@ JUDGE = [{"role": "user", "content": "<response>fine</response><criterion>ok</cr
 
 
 async def ask(client: openai.AsyncOpenAI, model: str = "fake-model", **kwargs: Any) -> str:
-    completion = await client.chat.completions.create(
-        model=model, messages=kwargs.pop("messages", MESSAGES), **kwargs
-    )
+    completion = await client.chat.completions.create(model=model, messages=kwargs.pop("messages", MESSAGES), **kwargs)
     return completion.choices[0].message.content or ""
 
 

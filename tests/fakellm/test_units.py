@@ -125,16 +125,10 @@ def test_generated_instances_validate(schema: dict[str, Any]) -> None:
 
 
 def test_config_defaults_merging_and_validation() -> None:
-    config = normalize_config(
-        {"faults": {"429": 0.25}, "models": {"m": {"latency_ms": 5, "faults": {"401": 0.5}}}}
-    )
+    config = normalize_config({"faults": {"429": 0.25}, "models": {"m": {"latency_ms": 5, "faults": {"401": 0.5}}}})
     assert config["faults"]["429"] == 0.25 and config["faults"]["500"] == 0
     effective = model_config(config, "m")
-    assert (
-        effective["latency_ms"] == 5
-        and effective["faults"]["401"] == 0.5
-        and effective["faults"]["429"] == 0.25
-    )
+    assert effective["latency_ms"] == 5 and effective["faults"]["401"] == 0.5 and effective["faults"]["429"] == 0.25
     assert model_config(config, "other")["latency_ms"] == 0
     assert merge_config(config, {"latency_ms": 3})["faults"]["429"] == 0.25
     for bad in (
