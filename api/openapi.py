@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from api.routing import ENDPOINTS, EndpointSpec
@@ -47,9 +47,13 @@ def _path_of(spec: EndpointSpec) -> str:
     return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", prefix + spec.rule)
 
 
-def _schema_ref(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
-    schema = TypeAdapter(tp).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+def _schema_ref(tp: Any, defs: dict[str, Any], mode: str = "serialization") -> dict[str, Any]:
+    """The type's schema; a model becomes a named component and is referenced."""
+    schema = TypeAdapter(tp).json_schema(ref_template="#/components/schemas/{model}", mode=mode)  # type: ignore[arg-type]
     defs.update(schema.pop("$defs", {}))
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        defs[tp.__name__] = schema
+        return {"$ref": f"#/components/schemas/{tp.__name__}"}
     return schema
 
 
@@ -76,7 +80,7 @@ def _operation(spec: EndpointSpec, defs: dict[str, Any]) -> dict[str, Any]:
         }
     ok: dict[str, Any] = {"description": "Success"}
     if spec.response is not None:
-        ok["content"] = {"application/json": {"schema": _schema_ref(spec.response, defs)}}
+        ok["content"] = {spec.content_type: {"schema": _schema_ref(spec.response, defs)}}
     op["responses"][str(spec.status if spec.response is not None else 204)] = ok
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
     for code, text in ERROR_STATUSES.items():
@@ -84,13 +88,11 @@ def _operation(spec: EndpointSpec, defs: dict[str, Any]) -> dict[str, Any]:
     return op
 
 
-def build_spec(extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_spec() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
     for spec in ENDPOINTS:
         paths.setdefault(_path_of(spec), {})[spec.method.lower()] = _operation(spec, defs)
-    for item in extra or []:
-        paths.setdefault(item["path"], {})[item["method"]] = item["operation"]
     _, error_defs = models_json_schema([(ErrorBody, "serialization")], ref_template="#/components/schemas/{model}")
     defs.update(error_defs.get("$defs", {}))
     return {
@@ -112,12 +114,9 @@ def build_spec(extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     }
 
 
-STREAM_OPERATIONS: list[dict[str, Any]] = []
-
-
 @bp.get("/openapi.json")
 def spec() -> Response:
-    return jsonify(build_spec(STREAM_OPERATIONS))
+    return jsonify(build_spec())
 
 
 @bp.get("/docs")

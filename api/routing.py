@@ -29,6 +29,7 @@ class EndpointSpec:
     query: type[BaseModel] | None
     response: Any
     status: int
+    content_type: str = "application/json"
 
 
 ENDPOINTS: list[EndpointSpec] = []
@@ -112,5 +113,19 @@ def endpoint(
 
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=view, methods=[method])
         return view
+
+    return decorate
+
+
+def stream_endpoint(
+    bp: Blueprint, rule: str, *, query: type[BaseModel], event: Any
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Register a server-sent-events view (it builds its own Response) so the spec lists it too."""
+
+    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
+        summary = (fn.__doc__ or "").strip()
+        ENDPOINTS.append(EndpointSpec(bp, rule, "GET", summary, None, query, event, 200, "text/event-stream"))
+        bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=["GET"])
+        return fn
 
     return decorate

@@ -240,28 +240,30 @@ def _add_missing_columns(collection: Collection, rows: Iterable[dict[str, Any]],
 
 
 def add_entry(session: Session, project_id: int, collection_id: int, body: EntryCreate) -> Entry:
-    """Add one row from `input_values`; generating one from `prompt_template_id` is not available yet."""
+    """Add one row from `input_values`; an identical existing row is returned instead of a duplicate."""
     collection = get(session, project_id, collection_id)
-    values = _manual_values(session, project_id, body)
+    values = _manual_values(body)
+    digest = _identity(values, body.environment_config, "body")
+    existing = session.scalar(
+        select(Entry).where(Entry.collection_id == collection.id, Entry.identity_hash == digest).limit(1)
+    )
+    if existing is not None:
+        return existing
     _ensure_writable(collection)
     _add_missing_columns(collection, [values], "body.input_values")
     entry = Entry(
         collection=collection,
         input_values=values,
         environment_config=body.environment_config,
-        identity_hash=_identity(values, body.environment_config, "body"),
+        identity_hash=digest,
     )
     session.add(entry)
     _touch(session, collection)
     return entry
 
 
-def _manual_values(session: Session, project_id: int, body: EntryCreate) -> dict[str, Any]:
-    template_id = body.prompt_template_id
-    if template_id is not None and body.input_values is None:
-        templates.get(session, project_id, template_id)
-        raise Invalid("body.prompt_template_id: generating entries with a model is not available yet")
-    if body.input_values is None or template_id is not None:
+def _manual_values(body: EntryCreate) -> dict[str, Any]:
+    if body.input_values is None or body.prompt_template_id is not None:
         raise Invalid("body: exactly one of input_values and prompt_template_id must be set")
     return body.input_values
 

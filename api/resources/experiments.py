@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from api import sse
 from api.auth import current_project_id
 from api.extensions import db_session, enqueue_job, settings
-from api.routing import endpoint, parse_query
+from api.routing import endpoint, parse_query, stream_endpoint
 from models.orm import Job
 from models.schemas.common import Page
 from models.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentQuery, RetryFailed, RunExperiment
@@ -124,9 +124,9 @@ def generation_status(experiment_id: int, task_id: str, query: StatusQuery) -> o
     return runs.experiment_status(db_session(), job, for_sdk=_sdk_request(), log_cursor=query.log_cursor)
 
 
-@bp.get("/<int:experiment_id>/generation/<task_id>/stream")
+@stream_endpoint(bp, "/<int:experiment_id>/generation/<task_id>/stream", query=StreamQuery, event=ExperimentStatusOut)
 def generation_stream(experiment_id: int, task_id: str) -> Response:
-    """SSE: the generation's real state, progress and new log lines until it ends."""
+    """SSE: the generation's real state, progress and new log lines, one JSON event each, until it ends."""
     query = parse_query(StreamQuery)
     job_id = _job(experiment_id, task_id).id
     cursor = {"value": 0}

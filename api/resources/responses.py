@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from api import sse
 from api.auth import current_project_id
 from api.extensions import db_session, enqueue_job, settings
-from api.routing import endpoint, parse_query
+from api.routing import endpoint, parse_query, stream_endpoint
 from models.orm import Job
 from models.schemas.common import Page
 from models.schemas.jobs import StreamQuery, TaskStatusOut
@@ -47,7 +47,7 @@ def batch_routes(blueprint: Blueprint, kind: JobKind) -> None:
         job = jobs.cancel(db_session(), jobs.get(db_session(), current_project_id(), task_id, kind))
         return runs.batch_status(db_session(), job, for_sdk=False)
 
-    @blueprint.get("/batches/<task_id>/stream", endpoint="batch_stream")
+    @stream_endpoint(blueprint, "/batches/<task_id>/stream", query=StreamQuery, event=TaskStatusOut)
     def batch_stream(task_id: str) -> Response:
         """SSE: the batch's real state until it ends, then the stream closes."""
         query = parse_query(StreamQuery)

@@ -220,6 +220,15 @@ def test_entry_read_update_delete(project: ProjectHandle) -> None:
     assert project.get(f"{path}/{entry['id']}").status_code == 404
 
 
+def test_adding_an_identical_entry_returns_the_existing_one(project: ProjectHandle) -> None:
+    collection = _create(project).get_json()
+    path = f"collections/{collection['id']}/entries"
+    first = project.post(path, json={"input_values": {"topic": "AI"}}).get_json()
+    again = project.post(path, json={"input_values": {"topic": "AI"}}).get_json()
+    assert again["id"] == first["id"]
+    assert project.get(path).get_json()["count"] == 1
+
+
 def test_add_entry_needs_exactly_one_of_values_and_template(project: ProjectHandle) -> None:
     collection = _create(project).get_json()
     path = f"collections/{collection['id']}/entries"
