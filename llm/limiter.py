@@ -24,6 +24,9 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
+REDIS_TIMEOUT = 5.0
+"""Socket timeout (seconds) of the Redis client a limiter creates from a URL."""
+
 # All times are Redis server milliseconds, so clocks of different worker hosts never matter.
 _NOW_MS = """
 local t = redis.call('TIME')
@@ -134,7 +137,7 @@ class RedisLimiter:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self._owns_redis = isinstance(redis, str)
-        self._redis = Redis.from_url(redis) if isinstance(redis, str) else redis
+        self._redis = _connect(redis) if isinstance(redis, str) else redis
         self.key = key
         self.limit = limit
         self.lease_ttl = lease_ttl
@@ -152,8 +155,8 @@ class RedisLimiter:
             yield
         finally:
             renewer.cancel()
+            await self._release(member)  # first: a renewal never re-adds a released lease
             await asyncio.wait([renewer])
-            await self._release(member)
 
     async def _wait_for_lease(self, timeout: float | None) -> str:
         member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
@@ -219,6 +222,11 @@ class RedisLimiter:
         """Close the Redis client if this limiter created it from a URL."""
         if self._owns_redis:
             await self._redis.aclose()
+
+
+def _connect(url: str) -> Redis:
+    # Bounded socket waits: a stalled Redis must fail calls, not hang every worker forever.
+    return Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
 
 
 _SCRIPTS = {

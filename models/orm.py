@@ -242,6 +242,7 @@ class Experiment(Timestamped, Base):
     response_column_id: Mapped[int | None] = mapped_column(Integer)
     evaluation_mode: Mapped[str] = mapped_column(String(20), default="STANDARD")
     use_cache: Mapped[bool] = mapped_column(Boolean, default=False)
+    time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
     generation_task_id: Mapped[str | None] = mapped_column(String(36))
     has_internal_error: Mapped[bool] = mapped_column(Boolean, default=False)
     prompt_template: Mapped[PromptTemplate | None] = relationship(lazy="joined")

@@ -16,7 +16,20 @@ from sqlalchemy.orm import Session
 
 from llm.calls import ChatResult, ModelSpec
 from llm.judge import Verdict
-from models.orm import Criterion, Entry, Experiment, Job, LLMConfig, PromptResponse, PromptTemplate, Rating
+from models.orm import (
+    Criterion,
+    CriterionSet,
+    Entry,
+    Experiment,
+    Job,
+    LLMConfig,
+    PromptResponse,
+    PromptTemplate,
+    Rating,
+)
+from models.schemas.criteria import CriterionIn
+from services import criteria as criteria_service
+from services import jobs
 from services import responses as responses_service
 from services.settings import Settings
 from services.templates import render_messages
@@ -338,3 +351,13 @@ def rating_target(session: Session, job_id: str, response_id: int, settings: Set
 
 def count_failed(session: Session, job_id: str) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(failed=Job.failed + 1))
+
+
+def store_generated_criteria(session: Session, job_id: str, experiment_id: int, texts: list[str]) -> None:
+    """Fill the experiment's still-empty criterion set (another worker may have filled it first)."""
+    experiment = session.get_one(Experiment, experiment_id)
+    if active_criteria(session, experiment.criterion_set_id):
+        return
+    criterion_set = session.get_one(CriterionSet, experiment.criterion_set_id)
+    criteria_service.add_to_set(session, criterion_set, [CriterionIn(criterion_str=t) for t in texts])
+    jobs.log(session, job_id, f"Generated {len(texts)} criteria from the prompt template into '{criterion_set.name}'")

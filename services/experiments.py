@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from models.orm import Collection, CriterionSet, Experiment, LLMConfig, PromptTemplate
 from models.schemas.experiments import ExperimentCreate, ExperimentQuery
-from services import results
+from services import criteria, results
 from services.errors import Conflict, Invalid, NotFound, not_found
 from services.pagination import Paged, paginate
 
@@ -22,13 +22,16 @@ class ExperimentView:
     experiment: Experiment
     results: dict[str, Any]
     n_epochs: int | None = None
+    generation_task_id: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.experiment, name)
 
 
-def view(session: Session, experiment: Experiment) -> ExperimentView:
-    return ExperimentView(experiment, results.compute(session, experiment), experiment.n_epochs)
+def view(session: Session, experiment: Experiment, task_id: str | None = None) -> ExperimentView:
+    """The experiment with results; `task_id` reports a job that already ended (rejected at once)."""
+    task = task_id or experiment.generation_task_id
+    return ExperimentView(experiment, results.compute(session, experiment), experiment.n_epochs, task)
 
 
 def get(session: Session, project_id: int, experiment_id: int) -> Experiment:
@@ -50,12 +53,11 @@ def _resolve_criterion_set(
 ) -> CriterionSet:
     if body.criterion_set_id is not None:
         return _owned(session, CriterionSet, project_id, body.criterion_set_id, "criterion_set_id")
-    if template is not None and template.criterion_set_id is not None:
-        return session.get_one(CriterionSet, template.criterion_set_id)
-    raise Invalid(
-        "body.criterion_set_id: required because the prompt template has no linked criterion set "
-        "(link one, add criteria to the template, or generate them)"
-    )
+    if template is not None:
+        # The template's linked set, created (named like the template) when missing; a run fills an
+        # empty set with criteria generated from the template.
+        return criteria.template_set(session, template)
+    raise Invalid("body.criterion_set_id: required when there is no prompt template")
 
 
 def _check_response_column(collection: Collection, column_id: int | None) -> None:
@@ -92,6 +94,7 @@ def create(session: Session, project_id: int, body: ExperimentCreate) -> Experim
         response_column_id=body.response_column_id,
         evaluation_mode=body.evaluation_mode,
         use_cache=body.use_cache,
+        time_limit_seconds=body.time_limit_seconds,
     )
     session.add(experiment)
     session.flush()

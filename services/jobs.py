@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.orm import Experiment, Job, JobChunk, JobLog, PromptResponse
+from models.orm import Entry, Experiment, Job, JobChunk, JobLog, PromptResponse
 from services.errors import Conflict, not_found
 from services.settings import Settings
 from services.states import TERMINAL_STATES, JobKind, TaskState
@@ -124,12 +124,34 @@ def mark_started(session: Session, job_id: str) -> Job | None:
     job = session.get(Job, job_id, with_for_update=True)
     if job is None or job.status in TERMINAL_STATES:
         return None
+    if job.status == TaskState.PENDING and (reason := rejection_reason(session, job)):
+        finish(session, job, TaskState.REJECTED, f"REJECTED: {reason}")
+        return None
     if job.status == TaskState.PENDING:
         job.status = TaskState.STARTED
         job.started_at = now()
         job.deadline_at = job.started_at + timedelta(seconds=job.time_limit_seconds or 36_000)
         log(session, job.id, f"Started: {job.total} item(s)")
     return job
+
+
+def rejection_reason(session: Session, job: Job) -> str | None:
+    """Why a queued experiment job can no longer run as it was asked for, if it cannot."""
+    if job.kind != JobKind.EXPERIMENT:
+        return None
+    experiment = session.get(Experiment, job.experiment_id)
+    if experiment is None or experiment.prompt_template_id is None:
+        return "the experiment or its prompt template was deleted after the job was queued"
+    if experiment.llm_config_id != job.params.get("llm_config_id", experiment.llm_config_id):
+        return "the experiment's LLM config changed after the job was queued"
+    entry_ids = {
+        entry_id
+        for chunk in session.scalars(select(JobChunk.items).where(JobChunk.job_id == job.id))
+        for entry_id, _ in chunk
+    }
+    if entry_ids and not session.scalar(select(func.count(Entry.id)).where(Entry.id.in_(entry_ids))):
+        return "every entry of the collection was deleted after the job was queued"
+    return None
 
 
 def claim_chunk(session: Session, job_id: str, owner: str, lease_seconds: float) -> JobChunk | None:
@@ -157,16 +179,16 @@ def claim_chunk(session: Session, job_id: str, owner: str, lease_seconds: float)
     return candidate
 
 
-def renew_leases(session: Session, chunk_ids: Sequence[int], owner: str, lease_seconds: float) -> int:
-    """Extend this owner's leases; returns how many it still holds."""
+def renew_leases(session: Session, chunk_ids: Sequence[int], owner: str, lease_seconds: float) -> list[int]:
+    """Extend this owner's leases; returns the ids it still holds (the others were taken over)."""
     if not chunk_ids:
-        return 0
-    result = session.execute(
+        return []
+    session.execute(
         update(JobChunk)
         .where(JobChunk.id.in_(chunk_ids), JobChunk.lease_owner == owner, JobChunk.done.is_(False))
         .values(lease_expires_at=now() + timedelta(seconds=lease_seconds))
     )
-    return result.rowcount or 0
+    return list(session.scalars(select(JobChunk.id).where(JobChunk.id.in_(chunk_ids), JobChunk.lease_owner == owner)))
 
 
 def complete_chunk(session: Session, chunk_id: int, owner: str) -> None:

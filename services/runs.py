@@ -26,6 +26,7 @@ def start_generation(
     n_epochs: int,
     generation_params: dict[str, Any] | None = None,
     items: list[list[int]] | None = None,
+    time_limit_seconds: int | None = None,
 ) -> Job:
     """Create the experiment's generation job: one item per (entry, epoch), or the given items."""
     if jobs.active_job_for(session, experiment.id) is not None:
@@ -48,7 +49,8 @@ def start_generation(
         kind=JobKind.EXPERIMENT,
         items=items,
         experiment_id=experiment.id,
-        params={"rating_mode": rating_mode},
+        params={"rating_mode": rating_mode, "llm_config_id": experiment.llm_config_id},
+        time_limit_seconds=time_limit_seconds or experiment.time_limit_seconds,
     )
     if job.status == TaskState.PENDING:
         experiment.generation_task_id = job.id

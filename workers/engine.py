@@ -35,6 +35,8 @@ class Engine:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.loop = asyncio.new_event_loop()
         self._db_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="assay-db")
+        # Lease renewals and status checks never queue behind item writes.
+        self._control_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-control")
         self._runs: dict[str, asyncio.Task[None]] = {}
         self._limiters: dict[str, Limiter] = {}
         self._inflight: asyncio.Semaphore | None = None
@@ -75,12 +77,15 @@ class Engine:
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(session, *args)` as one transaction in the database thread pool."""
+        return await self.loop.run_in_executor(self._db_pool, self._unit_of_work, fn, args)
 
-        def unit_of_work() -> T:
-            with self.database.session() as session:
-                return fn(session, *args)
+    async def control(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like `db`, on the control thread (leases, status), so bulk writes cannot delay it."""
+        return await self.loop.run_in_executor(self._control_pool, self._unit_of_work, fn, args)
 
-        return await self.loop.run_in_executor(self._db_pool, unit_of_work)
+    def _unit_of_work(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self.database.session() as session:
+            return fn(session, *args)
 
     @property
     def inflight(self) -> asyncio.Semaphore:
@@ -108,6 +113,7 @@ class Engine:
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._db_pool.shutdown(wait=False)
+        self._control_pool.shutdown(wait=False)
 
 
 _engine: Engine | None = None

@@ -8,13 +8,14 @@ leases to be either completed or expired (their worker died) and then takes them
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from llm import ChatResult, JudgeParseError, LLMCallError, LLMError, ModelSpec, chat, judge
+from llm import ChatResult, JudgeParseError, LLMCallError, LLMError, ModelSpec, chat, generate_criteria, judge
 from models.orm import Job, JobChunk
 from services import execution, jobs
 from services.execution import CriterionRef, ExperimentPlan, ItemWork, RatingOutcome
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.5
+current_chunk: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_chunk", default=None)
 
 
 class Cancelled(Exception):
@@ -38,6 +40,8 @@ class JobRun:
         self.settings = engine.settings
         self.stopped = asyncio.Event()
         self.held: set[int] = set()
+        # Chunks whose lease another worker took over (this one was too slow to renew): stop them.
+        self.lost: set[int] = set()
         self.plan: ExperimentPlan | None = None
         self.job: Job | None = None
         self._streak: tuple[str, int] = ("", 0)
@@ -65,8 +69,28 @@ class JobRun:
             watcher.cancel()
 
     async def _prepare(self) -> None:
-        if self.job is not None and self.job.kind == JobKind.EXPERIMENT:
+        if self.job is None or self.job.kind != JobKind.EXPERIMENT:
+            return
+        self.plan = await self.engine.db(_plan, self.job_id, self.settings)
+        if not self.plan.criteria and self.plan.template is not None:
+            await self._generate_criteria(self.plan)
             self.plan = await self.engine.db(_plan, self.job_id, self.settings)
+
+    async def _generate_criteria(self, plan: ExperimentPlan) -> None:
+        """An experiment whose criterion set is empty rates against criteria generated from its template."""
+        spec = plan.judge
+        try:
+            texts = await self._call(
+                lambda: generate_criteria(spec, plan.template["messages"], limiter=self.engine.limiter(spec))
+            )
+        except LLMError as exc:
+            await self.engine.db(
+                _fail,
+                self.job_id,
+                f"FAILURE: the criterion set is empty and generating criteria from the template failed: {exc}",
+            )
+            raise Cancelled from None
+        await self.engine.db(execution.store_generated_criteria, self.job_id, plan.experiment_id, texts)
 
     # -- chunks -----------------------------------------------------------------------------------
 
@@ -100,6 +124,7 @@ class JobRun:
         return False
 
     async def _run_chunk(self, chunk: JobChunk) -> None:
+        current_chunk.set(chunk.id)  # the items' tasks inherit it: a lost lease stops their model calls
         run_item = self._item_runner()
         if self.plan is not None:
             works: list[Any] = await self.engine.db(execution.load_items, self.plan, chunk.items)
@@ -124,23 +149,28 @@ class JobRun:
         last_renew = time.monotonic()
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
-            status = await self.engine.db(_status_after_deadline, self.job_id)
+            status = await self.engine.control(_status_after_deadline, self.job_id)
             if status in TERMINAL_STATES:
                 self.stopped.set()
                 return
             if time.monotonic() - last_renew >= self.settings.job_lease_seconds / 4:
-                await self.engine.db(
-                    jobs.renew_leases, list(self.held), self.engine.owner, self.settings.job_lease_seconds
+                held = list(self.held)
+                kept = await self.engine.control(
+                    jobs.renew_leases, held, self.engine.owner, self.settings.job_lease_seconds
                 )
+                self.lost.update(set(held) - set(kept))
                 last_renew = time.monotonic()
 
     # -- model calls -------------------------------------------------------------------------------
 
+    def _must_stop(self) -> bool:
+        return self.stopped.is_set() or current_chunk.get() in self.lost
+
     async def _call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
-        if self.stopped.is_set():
+        if self._must_stop():
             raise Cancelled
         async with self.engine.inflight:
-            if self.stopped.is_set():
+            if self._must_stop():
                 raise Cancelled
             return await fn()
 

@@ -15,14 +15,22 @@ from models.schemas.experiments import ExperimentCreate, ExperimentOut, Experime
 from models.schemas.jobs import ExperimentStatusOut, StatusQuery, StreamQuery
 from services import experiments, jobs, runs
 from services.errors import Conflict, not_found
-from services.states import JobKind
+from services.states import JobKind, TaskState
 
 bp = Blueprint("experiments", __name__, url_prefix="/experiments")
 
 
-def _start(job: Job | None) -> None:
-    if job is not None and job.status == "PENDING":
+def _start(job: Job | None) -> str | None:
+    """Enqueue a new job after the commit; returns its id (also when it was rejected at once)."""
+    if job is None:
+        return None
+    if job.status == TaskState.PENDING:
         enqueue_job(job.id, min(settings().job_fanout, max(1, -(-job.total // settings().job_chunk_size))))
+    return job.id
+
+
+def _params(body: ExperimentCreate | RunExperiment) -> dict | None:
+    return body.generation_params.model_dump(exclude_none=True) if body.generation_params else None
 
 
 def _sdk_request() -> bool:
@@ -34,19 +42,19 @@ def create_experiment(body: ExperimentCreate) -> object:
     """Create an experiment; with `generate=true` its generation job starts (`generation_task_id`)."""
     session = db_session()
     experiment = experiments.create(session, current_project_id(), body)
+    task_id = None
     if body.generate:
-        params = body.generation_params.model_dump(exclude_none=True) if body.generation_params else None
-        _start(
-            runs.start_generation(
-                session,
-                settings(),
-                experiment,
-                rating_mode=body.rating_mode,
-                n_epochs=experiment.n_epochs,
-                generation_params=params,
-            )
+        job = runs.start_generation(
+            session,
+            settings(),
+            experiment,
+            rating_mode=body.rating_mode,
+            n_epochs=experiment.n_epochs,
+            generation_params=_params(body),
+            time_limit_seconds=body.time_limit_seconds,
         )
-    return experiments.view(session, experiment)
+        task_id = _start(job)
+    return experiments.view(session, experiment, task_id)
 
 
 @endpoint(bp, "", query=ExperimentQuery, response=Page[ExperimentOut])
@@ -73,18 +81,16 @@ def run_experiment(experiment_id: int, body: RunExperiment) -> object:
     """Generate and rate every entry × epoch again (existing responses are replaced); 409 while running."""
     session = db_session()
     experiment = experiments.get(session, current_project_id(), experiment_id)
-    params = body.generation_params.model_dump(exclude_none=True) if body.generation_params else None
-    _start(
-        runs.start_generation(
-            session,
-            settings(),
-            experiment,
-            rating_mode=body.rating_mode,
-            n_epochs=body.n_epochs,
-            generation_params=params,
-        )
+    job = runs.start_generation(
+        session,
+        settings(),
+        experiment,
+        rating_mode=body.rating_mode,
+        n_epochs=body.n_epochs,
+        generation_params=_params(body),
+        time_limit_seconds=body.time_limit_seconds,
     )
-    return experiments.view(session, experiment)
+    return experiments.view(session, experiment, _start(job))
 
 
 @endpoint(bp, "/<int:experiment_id>/retry-failed", "POST", body=RetryFailed, response=ExperimentOut)
@@ -92,8 +98,8 @@ def retry_failed(experiment_id: int, body: RetryFailed) -> object:
     """Regenerate exactly the failed responses; `generation_task_id` is null when none failed."""
     session = db_session()
     experiment = experiments.get(session, current_project_id(), experiment_id)
-    _start(runs.retry_failed(session, settings(), experiment, body.rating_mode))
-    return experiments.view(session, experiment)
+    task_id = _start(runs.retry_failed(session, settings(), experiment, body.rating_mode))
+    return experiments.view(session, experiment, task_id)
 
 
 @endpoint(bp, "/<int:experiment_id>/cancel", "POST", response=ExperimentStatusOut)

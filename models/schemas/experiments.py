@@ -44,12 +44,16 @@ class ExperimentCreate(RequestModel):
     response_column_id: int | None = None
     evaluation_mode: EvaluationMode = "STANDARD"
     use_cache: bool = Field(default=False, description="Assay extension: reuse identical model calls")
+    time_limit_seconds: int | None = Field(
+        default=None, ge=1, le=30 * 24 * 3600, description="Assay extension: a run's time limit (TIMEOUT after it)"
+    )
 
 
 class RunExperiment(RequestModel):
     rating_mode: RatingMode = "detailed"
     n_epochs: int = Field(default=1, ge=1, le=100)
     generation_params: GenerationParams | None = None
+    time_limit_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
 
 
 class RetryFailed(RequestModel):
@@ -109,6 +113,8 @@ class ExperimentOut(WireModel):
     n_epochs: int | None = None
     response_column_id: int | None = None
     evaluation_mode: str = "STANDARD"
+    use_cache: bool = False
+    time_limit_seconds: int | None = None
     results: ExperimentResults | None = None
     logs: str | None = None
     created_at: UtcDatetime

@@ -14,6 +14,8 @@ from llm.calls import request_params
 
 Run = Callable[..., Any]
 Spec = Callable[..., ModelSpec]
+# Every wait here is bounded well below this; a hang should fail fast with a stack dump.
+pytestmark = pytest.mark.timeout(120)
 HELLO = [{"role": "user", "content": "hello there"}]
 
 

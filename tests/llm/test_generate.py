@@ -15,6 +15,8 @@ from .conftest import settled_statuses
 
 Run = Callable[..., Any]
 Spec = Callable[..., ModelSpec]
+# Every wait here is bounded well below this; a hang should fail fast with a stack dump.
+pytestmark = pytest.mark.timeout(120)
 TEMPLATE = [
     {"role": "system", "content": "You are a travel guide."},
     {"role": "user", "content": "Describe {{ city }} for a visitor who likes {{ interest }}."},

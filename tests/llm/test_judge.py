@@ -13,6 +13,8 @@ from llm.judge import fill_placeholders, parse_verdict
 
 Run = Callable[..., Any]
 Spec = Callable[..., ModelSpec]
+# Every wait here is bounded well below this; a hang should fail fast with a stack dump.
+pytestmark = pytest.mark.timeout(120)
 CASES = [
     ("The capital of France is Paris.", "Does the answer name a city?"),
     ("I fail to see the question.", "Does the answer name a city?"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from .conftest import REDIS_URL, RecordedSleep
 
 Run = Callable[..., Any]
 Spec = Callable[..., ModelSpec]
+# Every wait here is bounded well below this; a hang should fail fast with a stack dump.
+pytestmark = pytest.mark.timeout(120)
 HELLO = [{"role": "user", "content": "hello"}]
 WORKER = Path(__file__).with_name("limiter_worker.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +47,14 @@ def worker(*args: str) -> Iterator[subprocess.Popen[str]]:
         process.communicate()
 
 
+def first_line(process: subprocess.Popen[str], timeout: float = 30.0) -> str:
+    """The process's first line of output, or an assertion error if none comes in time."""
+    assert process.stdout is not None
+    readable, _, _ = select.select([process.stdout], [], [], timeout)
+    assert readable, f"no output from the worker within {timeout} s"
+    return process.stdout.readline().strip()
+
+
 def test_limit_holds_across_processes(fake: FakeLLM, redis_key: str) -> None:
     fake.configure(latency_ms=200)
     shares = [7, 7, 6]
@@ -53,7 +64,7 @@ def test_limit_holds_across_processes(fake: FakeLLM, redis_key: str) -> None:
             for share in shares
         ]
         for process in processes:
-            assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+            assert first_line(process) == "ready"
         for process in processes:  # all three start calling together
             assert process.stdin is not None
             process.stdin.write("go\n")
@@ -84,7 +95,7 @@ def test_killed_holder_frees_its_slot_after_the_lease_ttl(redis_key: str, run: R
             await limiter.aclose()
 
     with worker("hold", REDIS_URL, redis_key, "1", "1.0") as holder:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert first_line(holder) == "held"
         run(blocked_then_free(holder))
 
 
@@ -152,7 +163,7 @@ def test_cancelled_holder_releases_its_slot(redis_key: str, run: Run) -> None:
                     await asyncio.sleep(3600)
 
             task = asyncio.create_task(hold())
-            await entered.wait()
+            await asyncio.wait_for(entered.wait(), 10)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             return await limiter.holders()

@@ -16,6 +16,8 @@ from .conftest import RecordedSleep, settled_statuses
 
 Run = Callable[..., Any]
 Spec = Callable[..., ModelSpec]
+# Every wait here is bounded well below this; a hang should fail fast with a stack dump.
+pytestmark = pytest.mark.timeout(120)
 HELLO = [{"role": "user", "content": "hello"}]
 # Timestamps come from one clock on one host; this covers float rounding and scheduler noise only.
 SLACK = 0.05
