@@ -143,7 +143,8 @@ def _redis_db() -> int:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A module's stack; a test module may set `STACK_ENV` to change settings (limits, leases)."""
     from fakellm.testing import FakeLLM
 
     tmp = tmp_path_factory.mktemp("stack")
@@ -151,7 +152,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     subprocess.run(["redis-cli", "-n", str(_redis_db()), "flushdb"], check=True, capture_output=True)
     fake = FakeLLM()
     fake.start()
-    db_name = f"assay_stack_{os.getpid()}"
+    db_name = f"assay_stack_{os.getpid()}_{request.module.__name__.rsplit('.', 1)[-1]}"
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -162,6 +163,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "OPENAI_API_KEY": "sk-test",
         "ASSAY_JOB_LEASE_SECONDS": "3",
         "ASSAY_JOB_CHUNK_SIZE": "5",
+        **getattr(request.module, "STACK_ENV", {}),
     }
     for var in ("ELLUMINATE_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         env.pop(var, None)
@@ -216,12 +218,14 @@ class Rest:
     def url(self, path: str) -> str:
         return f"{self.base_url}/api/v0/projects/{self.project_id}/{path.lstrip('/')}"
 
-    def get(self, path: str, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
         import requests
 
-        return requests.get(self.url(path), headers={"X-API-Key": self.key}, timeout=30, **kwargs)
+        headers = {"X-API-Key": self.key, **(headers or {})}
+        return requests.request(method, self.url(path), headers=headers, timeout=30, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.call("GET", path, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> Any:
-        import requests
-
-        return requests.post(self.url(path), headers={"X-API-Key": self.key}, timeout=30, **kwargs)
+        return self.call("POST", path, **kwargs)

@@ -191,9 +191,9 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Cli
     assert all(n == 2 for _, n in ratings)
     assert owners >= 2
     generation_calls = [r for r in stack.fake.requests() if r["kind"] == "generate"]
-    # In flight at the kill: started before it and not answered before it (50 ms covers an answer the
-    # killed worker had received but not yet stored).
+    # In flight at the kill: started before it and not answered more than 250 ms before it (the slack covers
+    # answers the killed worker had received but not yet written to the database).
     in_flight = [
-        r for r in generation_calls if r["started_at"] <= killed_at and (r["ended_at"] or killed_at) >= killed_at - 0.05
+        r for r in generation_calls if r["started_at"] <= killed_at and (r["ended_at"] or killed_at) >= killed_at - 0.25
     ]
     assert len(generation_calls) <= 200 + len(in_flight)
