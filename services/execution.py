@@ -54,6 +54,7 @@ class ExperimentPlan:
     judge: ModelSpec
     rating_mode: str
     llm_config_id: int | None
+    use_cache: bool = False
 
 
 @dataclass
@@ -120,6 +121,7 @@ def experiment_plan(session: Session, job: Job, settings: Settings) -> Experimen
         judge=spec_for(None, settings, judge=True),
         rating_mode=job.params.get("rating_mode", experiment.rating_mode),
         llm_config_id=experiment.llm_config_id,
+        use_cache=experiment.use_cache or settings.llm_cache,
     )
 
 

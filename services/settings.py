@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     worker_max_inflight: int = 64
     worker_scout_seconds: float = 1.0
     failure_streak_limit: int = 5
+    # Cache identical model calls for every experiment (each experiment can also opt in alone).
+    llm_cache: bool = False
 
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"

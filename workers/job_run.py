@@ -15,11 +15,22 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from llm import ChatResult, JudgeParseError, LLMCallError, LLMError, ModelSpec, chat, generate_criteria, judge
+from llm import (
+    ChatResult,
+    JudgeParseError,
+    LLMCallError,
+    LLMError,
+    ModelSpec,
+    Verdict,
+    chat,
+    generate_criteria,
+    judge,
+)
 from models.orm import Job, JobChunk
 from services import execution, jobs
 from services.execution import CriterionRef, ExperimentPlan, ItemWork, RatingOutcome
 from services.states import TERMINAL_STATES, JobKind, TaskState
+from workers.cache import CallCache
 
 if TYPE_CHECKING:
     from workers.engine import Engine
@@ -56,6 +67,7 @@ class JobRun:
         if job is None:
             return
         self.job = job
+        self.cache = CallCache(self.engine, job.project_id, self.settings.llm_cache)
         watcher = asyncio.create_task(self._watch())
         try:
             await self._prepare()
@@ -67,11 +79,19 @@ class JobRun:
             await self.engine.db(_fail, self.job_id, f"FAILURE: internal error: {exc}")
         finally:
             watcher.cancel()
+            await self._log_cache_hits()
+
+    async def _log_cache_hits(self) -> None:
+        if self.cache.hits:
+            line = f"Cache: {self.cache.hits} answer(s) reused without a model call"
+            self.cache.hits = 0
+            await self.engine.db(_log, self.job_id, line)
 
     async def _prepare(self) -> None:
         if self.job is None or self.job.kind != JobKind.EXPERIMENT:
             return
         self.plan = await self.engine.db(_plan, self.job_id, self.settings)
+        self.cache.enabled = self.plan.use_cache
         if not self.plan.criteria and self.plan.template is not None:
             await self._generate_criteria(self.plan)
             self.plan = await self.engine.db(_plan, self.job_id, self.settings)
@@ -117,6 +137,7 @@ class JobRun:
     async def _finished_or_wait(self) -> bool:
         pending, earliest = await self.engine.db(jobs.pending_chunks, self.job_id)
         if pending == 0:
+            await self._log_cache_hits()
             await self.engine.db(_finish_success, self.job_id)
             return True
         wait = 0.5 if earliest is None else (earliest - datetime.now(UTC)).total_seconds() + 0.05
@@ -174,17 +195,22 @@ class JobRun:
                 raise Cancelled
             return await fn()
 
-    async def _generate(self, spec: ModelSpec, messages: list[dict[str, Any]]) -> tuple[ChatResult | None, str | None]:
+    async def _generate(
+        self, spec: ModelSpec, messages: list[dict[str, Any]], epoch: int = 1
+    ) -> tuple[ChatResult | None, str | None]:
         if not self._proven.is_set():
             async with self._probe:
-                return await self._generate_once(spec, messages)
-        return await self._generate_once(spec, messages)
+                return await self._generate_once(spec, messages, epoch)
+        return await self._generate_once(spec, messages, epoch)
 
     async def _generate_once(
-        self, spec: ModelSpec, messages: list[dict[str, Any]]
+        self, spec: ModelSpec, messages: list[dict[str, Any]], epoch: int
     ) -> tuple[ChatResult | None, str | None]:
+        def call() -> Awaitable[ChatResult]:
+            return chat(spec, messages, limiter=self.engine.limiter(spec))
+
         try:
-            result = await self._call(lambda: chat(spec, messages, limiter=self.engine.limiter(spec)))
+            result = await self._call(lambda: self.cache.chat(spec, messages, epoch, call))
         except LLMCallError as exc:
             await self._note_failure(exc)
             return None, str(exc)
@@ -210,17 +236,15 @@ class JobRun:
     async def _judge(
         self, spec: ModelSpec, text: str, criterion: CriterionRef, values: dict[str, Any], mode: str
     ) -> RatingOutcome | None:
+        judge_mode = "detailed" if mode == "detailed" else "fast"
+
+        def call() -> Awaitable[Verdict]:
+            limiter = self.engine.limiter(spec)
+            return judge(spec, text, criterion.text, mode=judge_mode, variables=values, limiter=limiter)
+
         try:
-            verdict = await self._call(
-                lambda: judge(
-                    spec,
-                    text,
-                    criterion.text,
-                    mode="detailed" if mode == "detailed" else "fast",
-                    variables=values,
-                    limiter=self.engine.limiter(spec),
-                )
-            )
+            payload = [text, criterion.text, judge_mode, values]
+            verdict = await self._call(lambda: self.cache.verdict(spec, payload, call))
         except Cancelled:
             return None
         except LLMCallError as exc:
@@ -250,7 +274,7 @@ class JobRun:
         assert plan is not None
         if work.response_id is None:
             try:
-                result, error = await self._generate(plan.generation, work.prompt_messages)
+                result, error = await self._generate(plan.generation, work.prompt_messages, work.epoch)
             except Cancelled:
                 return
             response_id = await self.engine.db(execution.store_response, plan, work, result, error)
@@ -287,6 +311,11 @@ class JobRun:
 
 def _plan(session: Any, job_id: str, settings: Any) -> ExperimentPlan:
     return execution.experiment_plan(session, session.get_one(Job, job_id), settings)
+
+
+def _log(session: Any, job_id: str, line: str) -> None:
+    if session.get(Job, job_id) is not None:
+        jobs.log(session, job_id, line)
 
 
 def _finish_success(session: Any, job_id: str) -> None:
