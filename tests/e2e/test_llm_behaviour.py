@@ -29,13 +29,15 @@ def _experiment(client: Client, n: int, criteria: list[str], llm_config: Any = N
     collection = client.create_collection(name=f"{name} cases")
     collection.add_many(variables=[{"topic": f"topic {i} {'fail' if i % 4 == 0 else 'ok'}"} for i in range(n)])
     criterion_set = client.create_criterion_set(name=f"{name} criteria", criteria=criteria)
-    return client.run_experiment(name=name, prompt_template=template, collection=collection,
-                                 criterion_set=criterion_set, llm_config=llm_config)
+    return client.run_experiment(
+        name=name, prompt_template=template, collection=collection, criterion_set=criterion_set, llm_config=llm_config
+    )
 
 
 def _config(client: Client, stack: Stack, model: str, **fields: Any) -> Any:
-    return client.create_llm_config(name=model, llm_model_name=model, api_key="sk-test",
-                                    llm_base_url=stack.fake.base_url, **fields)
+    return client.create_llm_config(
+        name=model, llm_model_name=model, api_key="sk-test", llm_base_url=stack.fake.base_url, **fields
+    )
 
 
 def _max_overlap(requests: list[dict[str, Any]]) -> int:
@@ -80,7 +82,9 @@ def test_retry_after_delays_the_retry(stack: Stack, project: tuple[int, str]) ->
     assert second["started_at"] - first["ended_at"] >= 2.0 - 0.05  # slack: clock resolution
 
 
-def test_a_model_that_always_fails_marks_items_failed_after_its_attempts(stack: Stack, project: tuple[int, str]) -> None:
+def test_a_model_that_always_fails_marks_items_failed_after_its_attempts(
+    stack: Stack, project: tuple[int, str]
+) -> None:
     stack.fake.configure({"models": {"fake-down": {"faults": {"500": 1.0}}}})
     client = Client(base_url=stack.base_url, api_key=project[1])
     experiment = _experiment(client, 6, ["Ok?"], _config(client, stack, "fake-down", max_retries=2), "Down")
@@ -97,8 +101,12 @@ def test_unparseable_judge_answers_are_failed_ratings_not_no(stack: Stack, proje
     results = experiment.results
     assert results.num_rated_responses == 0
     assert results.mean_all_ratings.yes == 0.0 and results.mean_all_ratings.no == 0.0
-    assert Rest(stack.base_url, project[1], project[0]).get(
-        f"experiments/{experiment.id}").json()["results"]["num_failed_ratings"] == 8
+    assert (
+        Rest(stack.base_url, project[1], project[0])
+        .get(f"experiments/{experiment.id}")
+        .json()["results"]["num_failed_ratings"]
+        == 8
+    )
 
 
 def test_a_server_refusing_json_schema_still_yields_correct_ratings(stack: Stack, project: tuple[int, str]) -> None:
@@ -139,8 +147,13 @@ def test_cache_reuses_answers_within_a_project_only(stack: Stack, project: tuple
     collection = client.create_collection(name="Cached cases")
     collection.add_many(variables=[{"topic": f"t{i}"} for i in range(10)])
     criterion_set = client.create_criterion_set(name="Cached criteria", criteria=["Ok?"])
-    body = {"name": "Cached", "prompt_template_id": template.id, "collection_id": collection.id,
-            "criterion_set_id": criterion_set.id, "use_cache": True}
+    body = {
+        "name": "Cached",
+        "prompt_template_id": template.id,
+        "collection_id": collection.id,
+        "criterion_set_id": criterion_set.id,
+        "use_cache": True,
+    }
     experiment_id = rest.post("experiments", json=body).json()["id"]
     experiment = client.get_experiment(id=experiment_id)
     experiment.run()
@@ -157,7 +170,8 @@ def test_cache_reuses_answers_within_a_project_only(stack: Stack, project: tuple
     c2.add_many(variables=[{"topic": f"t{i}"} for i in range(10)])
     s2 = other.create_criterion_set(name="Cached criteria", criteria=["Ok?"])
     other_rest = Rest(stack.base_url, other_key, other_id)
-    other_exp = other_rest.post("experiments", json={**body, "prompt_template_id": t2.id, "collection_id": c2.id,
-                                                     "criterion_set_id": s2.id}).json()
+    other_exp = other_rest.post(
+        "experiments", json={**body, "prompt_template_id": t2.id, "collection_id": c2.id, "criterion_set_id": s2.id}
+    ).json()
     other.get_experiment(id=other_exp["id"]).run()
     assert stack.fake.stats()["calls"] == calls + 20
