@@ -7,6 +7,7 @@ and one rating per (response, criterion) whatever happens to the workers.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -72,11 +73,39 @@ class ItemWork:
     missing_criteria: list[CriterionRef] = field(default_factory=list)
 
 
+DEFAULT_JUDGE = "default"
+
+
+def resolve_rating_version(settings: Settings, requested: str | None) -> str:
+    """A configured judge's name; null, "latest" and unknown names fall back to the default judge."""
+    return requested if requested in settings.judge_versions else DEFAULT_JUDGE
+
+
+def judge_spec(settings: Settings, rating_version: str | None = None) -> ModelSpec:
+    model = settings.judge_versions.get(resolve_rating_version(settings, rating_version))
+    return _default_spec(settings, model or settings.judge_model or settings.llm_model)
+
+
+def _default_spec(settings: Settings, model: str) -> ModelSpec:
+    return ModelSpec(
+        model=model,
+        base_url=settings.llm_base_url,
+        api_key=settings.openai_api_key or "unset",
+        max_connections=settings.llm_max_connections,
+    )
+
+
+def with_generation_params(spec: ModelSpec, params: dict[str, Any] | None) -> ModelSpec:
+    """An experiment's generation parameters override its model's sampling settings."""
+    keys = ("temperature", "top_p", "max_tokens", "reasoning_effort")
+    overrides = {k: params[k] for k in keys if params and params.get(k) is not None}
+    return dataclasses.replace(spec, **overrides) if overrides else spec
+
+
 def spec_for(config: LLMConfig | None, settings: Settings, judge: bool = False) -> ModelSpec:
     """The model of an LLM config, or the platform default (and judge) from settings."""
     if config is None:
-        model = (settings.judge_model if judge else None) or settings.llm_model
-        return ModelSpec(model=model, base_url=settings.llm_base_url, api_key=settings.openai_api_key or "unset")
+        return judge_spec(settings) if judge else _default_spec(settings, settings.llm_model)
     return ModelSpec(
         model=config.llm_model_name,
         base_url=config.llm_base_url,
@@ -117,8 +146,8 @@ def experiment_plan(session: Session, job: Job, settings: Settings) -> Experimen
         experiment_id=experiment.id,
         template=_template_dict(experiment.prompt_template),
         criteria=active_criteria(session, experiment.criterion_set_id),
-        generation=spec_for(experiment.llm_config, settings),
-        judge=spec_for(None, settings, judge=True),
+        generation=with_generation_params(spec_for(experiment.llm_config, settings), experiment.generation_params),
+        judge=judge_spec(settings, experiment.rating_version),
         rating_mode=job.params.get("rating_mode", experiment.rating_mode),
         llm_config_id=experiment.llm_config_id,
         use_cache=experiment.use_cache or settings.llm_cache,
@@ -346,7 +375,7 @@ def rating_target(session: Session, job_id: str, response_id: int, settings: Set
         text=response_text(response.messages),
         criteria=active_criteria(session, experiment.criterion_set_id),
         values=entry.input_values,
-        spec=spec_for(None, settings, judge=True),
+        spec=judge_spec(settings, experiment.rating_version),
         mode=job.params.get("rating_mode", "fast"),
     )
 

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from models.orm import Collection, CriterionSet, Experiment, LLMConfig, PromptTemplate
 from models.schemas.experiments import ExperimentCreate, ExperimentQuery
-from services import criteria, results
+from services import criteria, execution, results
 from services.errors import Conflict, Invalid, NotFound, not_found
 from services.pagination import Paged, paginate
+from services.settings import Settings
 
 
 @dataclass
@@ -65,7 +66,7 @@ def _check_response_column(collection: Collection, column_id: int | None) -> Non
         raise Invalid(f"body.response_column_id: column {column_id} is not a column of collection {collection.id}")
 
 
-def create(session: Session, project_id: int, body: ExperimentCreate) -> Experiment:
+def create(session: Session, settings: Settings, project_id: int, body: ExperimentCreate) -> Experiment:
     """Validate every reference, then write the experiment row (no job is started here)."""
     if session.scalar(select(Experiment.id).where(Experiment.project_id == project_id, Experiment.name == body.name)):
         raise Conflict(f"Experiment '{body.name}' already exists")
@@ -88,7 +89,7 @@ def create(session: Session, project_id: int, body: ExperimentCreate) -> Experim
         criterion_set_id=criterion_set.id,
         llm_config_id=body.llm_config_id,
         rating_mode=body.rating_mode,
-        rating_version=body.rating_version,
+        rating_version=execution.resolve_rating_version(settings, body.rating_version),
         n_epochs=1 if body.response_column_id is not None else body.n_epochs,
         generation_params=body.generation_params.model_dump(exclude_none=True) if body.generation_params else None,
         response_column_id=body.response_column_id,

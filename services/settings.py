@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     judge_model: str | None = None
+    # Named judges for `rating_version`, e.g. {"v1": "gpt-4o-mini", "v2": "gpt-4.1"}; the default
+    # judge (ASSAY_JUDGE_MODEL) is "default", which null, "latest" and unknown versions resolve to.
+    judge_versions: dict[str, str] = {}
+    llm_max_connections: int = 32
     openai_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "ASSAY_OPENAI_API_KEY", "openai_api_key")
     )

@@ -41,7 +41,7 @@ def _sdk_request() -> bool:
 def create_experiment(body: ExperimentCreate) -> object:
     """Create an experiment; with `generate=true` its generation job starts (`generation_task_id`)."""
     session = db_session()
-    experiment = experiments.create(session, current_project_id(), body)
+    experiment = experiments.create(session, settings(), current_project_id(), body)
     task_id = None
     if body.generate:
         job = runs.start_generation(
