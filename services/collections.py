@@ -34,7 +34,7 @@ from models.schemas.collections import (
     EntryUpdate,
 )
 from services import templates
-from services.errors import Conflict, Invalid, not_found
+from services.errors import Conflict, Invalid, not_found, owned
 from services.pagination import Paged, paginate
 
 # `GET collections/{id}` embeds at most this many entries (the oldest first); page through
@@ -85,10 +85,7 @@ def column_names(collection: Collection) -> list[str]:
 
 def get(session: Session, project_id: int, collection_id: int) -> Collection:
     """The project's collection, or 404 (another project's id is simply missing)."""
-    collection = session.get(Collection, collection_id)
-    if collection is None or collection.project_id != project_id:
-        raise not_found("Collection", collection_id)
-    return collection
+    return owned(session, Collection, project_id, collection_id, "Collection")
 
 
 # ---- collections

@@ -23,7 +23,7 @@ from models.schemas.criteria import (
     NameQuery,
 )
 from services import templates
-from services.errors import Conflict, not_found
+from services.errors import Conflict, owned
 from services.pagination import Paged, paginate
 
 # --- criterion sets ------------------------------------------------------------------------------------
@@ -55,10 +55,7 @@ def list_sets(session: Session, project_id: int, query: NameQuery, page_size: in
 
 
 def get_set(session: Session, project_id: int, set_id: int) -> CriterionSet:
-    criterion_set = session.get(CriterionSet, set_id)
-    if criterion_set is None or criterion_set.project_id != project_id:
-        raise not_found("Criterion set", set_id)
-    return criterion_set
+    return owned(session, CriterionSet, project_id, set_id, "Criterion set")
 
 
 def delete_set(session: Session, project_id: int, set_id: int) -> None:
@@ -226,10 +223,7 @@ def list_criteria(session: Session, project_id: int, query: CriteriaQuery, page_
 
 def get_criterion(session: Session, project_id: int, criterion_id: int) -> Criterion:
     """Any version of a criterion, superseded ones included (ratings refer to them)."""
-    criterion = session.get(Criterion, criterion_id)
-    if criterion is None or criterion.project_id != project_id:
-        raise not_found("Criterion", criterion_id)
-    return criterion
+    return owned(session, Criterion, project_id, criterion_id, "Criterion")
 
 
 def update_criterion(session: Session, project_id: int, criterion_id: int, body: CriterionUpdate) -> Criterion:

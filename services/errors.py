@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class ServiceError(Exception):
@@ -36,3 +38,15 @@ class Unavailable(ServiceError):
 
 def not_found(kind: str, ident: object) -> NotFound:
     return NotFound(f"{kind} {ident} not found")
+
+
+def owned(session: Any, model: type[T], project_id: int, ident: Any, label: str, where: str | None = None) -> T:
+    """The project's row of `model`; another project's row is reported exactly like a missing one.
+
+    `where` names the request field that referenced it (for example `body.collection_id`).
+    """
+    row = session.get(model, ident)
+    if row is None or row.project_id != project_id:
+        prefix = f"{where}: " if where else ""
+        raise NotFound(f"{prefix}{label} {ident} not found")
+    return row

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from models.orm import Collection, CriterionSet, Experiment, LLMConfig, PromptTemplate
 from models.schemas.experiments import ExperimentCreate, ExperimentQuery
 from services import criteria, execution, results
-from services.errors import Conflict, Invalid, NotFound, not_found
+from services.errors import Conflict, Invalid, owned
 from services.pagination import Paged, paginate
 from services.settings import Settings
 
@@ -36,24 +36,14 @@ def view(session: Session, experiment: Experiment, task_id: str | None = None) -
 
 
 def get(session: Session, project_id: int, experiment_id: int) -> Experiment:
-    experiment = session.get(Experiment, experiment_id)
-    if experiment is None or experiment.project_id != project_id:
-        raise not_found("Experiment", experiment_id)
-    return experiment
-
-
-def _owned(session: Session, model: type[Any], project_id: int, ident: int, field: str) -> Any:
-    row = session.get(model, ident)
-    if row is None or row.project_id != project_id:
-        raise NotFound(f"body.{field}: {model.__name__} {ident} not found")
-    return row
+    return owned(session, Experiment, project_id, experiment_id, "Experiment")
 
 
 def _resolve_criterion_set(
     session: Session, project_id: int, body: ExperimentCreate, template: PromptTemplate | None
 ) -> CriterionSet:
     if body.criterion_set_id is not None:
-        return _owned(session, CriterionSet, project_id, body.criterion_set_id, "criterion_set_id")
+        return owned(session, CriterionSet, project_id, body.criterion_set_id, "Criterion set", "body.criterion_set_id")
     if template is not None:
         # The template's linked set, created (named like the template) when missing; a run fills an
         # empty set with criteria generated from the template.
@@ -70,14 +60,16 @@ def create(session: Session, settings: Settings, project_id: int, body: Experime
     """Validate every reference, then write the experiment row (no job is started here)."""
     if session.scalar(select(Experiment.id).where(Experiment.project_id == project_id, Experiment.name == body.name)):
         raise Conflict(f"Experiment '{body.name}' already exists")
-    collection = _owned(session, Collection, project_id, body.collection_id, "collection_id")
+    collection = owned(session, Collection, project_id, body.collection_id, "Collection", "body.collection_id")
     template = None
     if body.prompt_template_id is not None:
-        template = _owned(session, PromptTemplate, project_id, body.prompt_template_id, "prompt_template_id")
+        template = owned(
+            session, PromptTemplate, project_id, body.prompt_template_id, "Prompt template", "body.prompt_template_id"
+        )
     elif body.response_column_id is None:
         raise Invalid("body.prompt_template_id: required unless response_column_id names the responses")
     if body.llm_config_id is not None:
-        _owned(session, LLMConfig, project_id, body.llm_config_id, "llm_config_id")
+        owned(session, LLMConfig, project_id, body.llm_config_id, "LLM config", "body.llm_config_id")
     _check_response_column(collection, body.response_column_id)
     criterion_set = _resolve_criterion_set(session, project_id, body, template)
     experiment = Experiment(

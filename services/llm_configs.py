@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from models.orm import Experiment, LLMConfig
 from models.schemas.llm_configs import LLMConfigCreate, LLMConfigQuery
-from services.errors import Conflict, not_found
+from services.errors import Conflict, owned
 from services.pagination import Paged, paginate
 
 
@@ -48,10 +48,7 @@ def _ensure_name_free(session: Session, project_id: int, name: str) -> None:
 
 
 def get(session: Session, project_id: int, config_id: int) -> LLMConfig:
-    config = session.get(LLMConfig, config_id)
-    if config is None or config.project_id != project_id:
-        raise not_found("LLM config", config_id)
-    return config
+    return owned(session, LLMConfig, project_id, config_id, "LLM config")
 
 
 def list_(session: Session, project_id: int, query: LLMConfigQuery, page_size: int) -> Paged[LLMConfig]:

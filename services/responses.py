@@ -10,17 +10,14 @@ from sqlalchemy.orm import Session
 from models.orm import Entry, Experiment, Prompt, PromptResponse, PromptTemplate, Rating
 from models.schemas.responses import CreatePromptResponse, ResponsesQuery
 from services import templates
-from services.errors import Invalid, NotFound, not_found
+from services.errors import Invalid, NotFound, owned
 from services.pagination import Paged, paginate
 
 RESPONSE_ROLES = {"assistant", "tool", "user", "system"}
 
 
 def get(session: Session, project_id: int, response_id: int) -> PromptResponse:
-    response = session.get(PromptResponse, response_id)
-    if response is None or response.project_id != project_id:
-        raise not_found("Response", response_id)
-    return response
+    return owned(session, PromptResponse, project_id, response_id, "Response")
 
 
 def list_(session: Session, project_id: int, query: ResponsesQuery, page_size: int) -> Paged[PromptResponse]:
@@ -67,22 +64,24 @@ def check_response_messages(messages: list[dict[str, Any]], where: str = "body.m
         raise Invalid(f"{where}: needs at least one assistant or tool message")
 
 
-def _entry_of(session: Session, project_id: int, entry_id: int, where: str) -> Entry:
-    entry = session.get(Entry, entry_id)
+def check_item(
+    session: Session, project_id: int, item: CreatePromptResponse, where: str, needs_messages: bool = True
+) -> tuple[Entry, Experiment | None]:
+    """The entry and experiment a response refers to, both the project's; its messages when given."""
+    if item.messages or needs_messages:
+        check_response_messages(item.messages, f"{where}.messages")
+    entry = session.get(Entry, item.template_variables_id)
     if entry is None or entry.collection.project_id != project_id:
-        raise NotFound(f"{where}: entry {entry_id} not found")
-    return entry
-
-
-def add(session: Session, project_id: int, body: CreatePromptResponse, where: str = "body") -> PromptResponse:
-    """Store a response the caller produced (no model call); it replaces that (entry, epoch)'s old one."""
-    check_response_messages(body.messages, f"{where}.messages")
-    entry = _entry_of(session, project_id, body.template_variables_id, f"{where}.template_variables_id")
+        raise NotFound(f"{where}.template_variables_id: entry {item.template_variables_id} not found")
     experiment = None
-    if body.experiment_id is not None:
-        experiment = session.get(Experiment, body.experiment_id)
-        if experiment is None or experiment.project_id != project_id:
-            raise NotFound(f"{where}.experiment_id: experiment {body.experiment_id} not found")
+    if item.experiment_id is not None:
+        experiment = owned(session, Experiment, project_id, item.experiment_id, "Experiment", f"{where}.experiment_id")
+    return entry, experiment
+
+
+def add(session: Session, project_id: int, body: CreatePromptResponse) -> PromptResponse:
+    """Store a response the caller produced (no model call); it replaces that (entry, epoch)'s old one."""
+    entry, experiment = check_item(session, project_id, body, "body")
     template = experiment.prompt_template if experiment else None
     replace_existing(session, experiment, entry.id, body.epoch)
     metadata = body.metadata or {}

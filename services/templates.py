@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from models.orm import Experiment, PromptTemplate
 from models.schemas.templates import PromptTemplateCreate, PromptTemplateQuery
-from services.errors import Conflict, Invalid, not_found
+from services.errors import Conflict, Invalid, owned
 from services.pagination import Paged, paginate
 
 PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
@@ -103,10 +103,7 @@ def _latest(session: Session, project_id: int, name: str) -> PromptTemplate | No
 
 
 def get(session: Session, project_id: int, template_id: int) -> PromptTemplate:
-    template = session.get(PromptTemplate, template_id)
-    if template is None or template.project_id != project_id:
-        raise not_found("Prompt template", template_id)
-    return template
+    return owned(session, PromptTemplate, project_id, template_id, "Prompt template")
 
 
 def _version_filter(version: str | None) -> int | None:
