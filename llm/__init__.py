@@ -4,7 +4,7 @@ Pure asyncio; no database, Flask or Celery. Clients are cached per event loop, s
 its own loop (a Celery task) should ``await close_all()`` before the loop ends.
 """
 
-from .calls import ChatResult, ModelSpec, chat
+from .calls import ChatResult, ModelSpec, chat, limiter_for
 from .clients import close_all, get_client
 from .errors import ErrorKind, JudgeParseError, LLMCallError, LLMError, LLMOutputError
 from .generate import generate_criteria, generate_entry
@@ -35,4 +35,5 @@ __all__ = [
     "generate_entry",
     "get_client",
     "judge",
+    "limiter_for",
 ]

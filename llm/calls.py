@@ -12,9 +12,10 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from redis.asyncio import Redis
 
-from .clients import DEFAULT_BASE_URL, get_client
-from .limiter import Limiter
+from .clients import DEFAULT_BASE_URL, DEFAULT_MAX_CONNECTIONS, get_client
+from .limiter import Limiter, LocalLimiter, RedisLimiter
 from .retry import RetryPolicy, Sleep, UnreadableResponse, call_with_retries
 
 Message = dict[str, Any]
@@ -43,7 +44,7 @@ class ModelSpec:
     input_price_per_mtok: float = 0.0
     output_price_per_mtok: float = 0.0
     max_connections: int = 10
-    """HTTP connections kept to the provider; also the natural concurrency limit for it."""
+    """Concurrent calls allowed to this provider account: the limit of :func:`limiter_for`."""
 
     def retry_policy(self, sleep: Sleep | None = None) -> RetryPolicy:
         """The retry policy this spec asks for (``sleep`` is injectable for unit tests)."""
@@ -55,6 +56,17 @@ class ModelSpec:
         """A Redis key naming this provider account and model; the API key only enters hashed."""
         identity = f"{self.base_url or DEFAULT_BASE_URL}\n{self.api_key or ''}\n{self.model}"
         return "assay:llm:limit:" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+def limiter_for(spec: ModelSpec, redis: str | Redis | None = None) -> Limiter:
+    """A limiter allowing ``spec.max_connections`` concurrent calls to ``spec``'s account and model.
+
+    Cluster-wide when ``redis`` (a URL or client) is given, else for this event loop only. Keep
+    one per event loop and spec and pass it to every call; a new one per call limits nothing.
+    """
+    if redis is None:
+        return LocalLimiter(spec.max_connections)
+    return RedisLimiter(redis, spec.limiter_key, spec.max_connections)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +109,14 @@ async def chat(
     Raises :class:`~llm.errors.LLMCallError` when the call fails for good.
     """
     started = time.monotonic()
-    client = get_client(spec.base_url, spec.api_key, timeout=spec.timeout, max_connections=spec.max_connections)
+    # The client is shared by every spec of this endpoint, so its pool is sized generously and
+    # never becomes a hidden second limit; the limiter bounds concurrency.
+    pool = max(spec.max_connections, DEFAULT_MAX_CONNECTIONS)
+    client = get_client(spec.base_url, spec.api_key, timeout=spec.timeout, max_connections=pool)
     params = request_params(spec, messages, response_format)
 
-    async def attempt() -> ChatCompletion:
-        return await _attempt(client, params, limiter)
+    async def attempt(seconds_left: float) -> ChatCompletion:
+        return await _attempt(client, params, limiter, seconds_left)
 
     what = f"chat completion with {spec.model!r} at {spec.base_url or DEFAULT_BASE_URL}"
     completion, attempts = await call_with_retries(attempt, spec.retry_policy(sleep), what=what, deadline=deadline)
@@ -133,10 +148,12 @@ def with_system_message(spec: ModelSpec, messages: Sequence[Mapping[str, Any]]) 
     return prepared
 
 
-async def _attempt(client: AsyncOpenAI, params: dict[str, Any], limiter: Limiter | None) -> ChatCompletion:
+async def _attempt(
+    client: AsyncOpenAI, params: dict[str, Any], limiter: Limiter | None, seconds_left: float
+) -> ChatCompletion:
     if limiter is None:
         return _checked(await client.chat.completions.create(**params))
-    async with limiter.slot():
+    async with limiter.slot(timeout=seconds_left):
         try:
             completion = await client.chat.completions.create(**params)
         except openai.RateLimitError:

@@ -24,8 +24,8 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-REDIS_TIMEOUT = 5.0
-"""Socket timeout (seconds) of the Redis client a limiter creates from a URL."""
+REDIS_CONNECT_TIMEOUT = 5.0
+"""Connect timeout (seconds) of the Redis client a limiter creates from a URL."""
 
 # All times are Redis server milliseconds, so clocks of different worker hosts never matter.
 _NOW_MS = """
@@ -160,15 +160,26 @@ class RedisLimiter:
 
     async def _wait_for_lease(self, timeout: float | None) -> str:
         member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        # An explicit deadline, not asyncio.timeout(): redis-py can absorb the cancellation that
+        # asyncio.timeout() relies on (seen on Python 3.11), which left waiters polling forever.
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            async with asyncio.timeout(timeout):
-                while not await self._try_acquire(member):
-                    await asyncio.sleep(random.uniform(*self._poll_interval))
+            while not await self._try_acquire(member):
+                await asyncio.sleep(self._pause(deadline, timeout))
         except BaseException:
             # Cancelled while the acquire script ran: the lease may exist without us knowing.
             await self._release(member)
             raise
         return member
+
+    def _pause(self, deadline: float | None, timeout: float | None) -> float:
+        pause = random.uniform(*self._poll_interval)
+        if deadline is None:
+            return pause
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no free slot on {self.key} within {timeout} s")
+        return min(pause, left)
 
     async def _try_acquire(self, member: str) -> bool:
         keys = [self._leases_key, self._adaptive_key]
@@ -225,8 +236,10 @@ class RedisLimiter:
 
 
 def _connect(url: str) -> Redis:
-    # Bounded socket waits: a stalled Redis must fail calls, not hang every worker forever.
-    return Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+    # No socket_timeout: with it, redis-py's inner read timeout absorbs the cancellation of an
+    # enclosing asyncio.timeout() on Python 3.11 (most of the time in our tests), so callers'
+    # deadlines stop working. Waits here are bounded by explicit deadlines instead.
+    return Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT)
 
 
 _SCRIPTS = {

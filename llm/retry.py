@@ -82,25 +82,27 @@ class Failure:
 
 
 async def call_with_retries(
-    attempt: Callable[[], Awaitable[T]],
+    attempt: Callable[[float], Awaitable[T]],
     policy: RetryPolicy,
     *,
     what: str,
     deadline: float | None = None,
 ) -> tuple[T, int]:
-    """Run ``attempt`` until it succeeds; return its result and the number of attempts made.
+    """Run ``attempt(seconds_left)`` until it succeeds; return its result and the attempts made.
 
     ``what`` names the call in error messages; ``deadline`` (``time.monotonic()``) tightens the
-    policy's total bound. Each attempt is cut off when the time left runs out.
+    policy's total bound. Each attempt is cut off when the time left runs out; it also gets that
+    time, to bound its own waits without relying on cancellation alone.
     """
     start = time.monotonic()
     deadline = min(float("inf") if deadline is None else deadline, start + policy.total_timeout)
     attempts = 0
     while True:
         attempts += 1
+        left = max(0.0, deadline - time.monotonic())
         try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                return await attempt(), attempts
+            async with asyncio.timeout(left):
+                return await attempt(left), attempts
         except Exception as exc:  # classify() re-raises what it does not know
             failure = classify(exc)
         wait = _next_wait(failure, attempts, policy, deadline)
@@ -129,7 +131,9 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, openai.APIConnectionError) and (refused := _connection_cause(exc)):
         return Failure(ErrorKind.CONNECTION, None, f"cannot connect ({refused})")
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
-        return Failure(ErrorKind.TIMEOUT, None, "the request timed out")
+        # A limiter's TimeoutError says which slot it waited for; asyncio's own is blank.
+        detail = str(exc) if isinstance(exc, TimeoutError) and str(exc) else "the request timed out"
+        return Failure(ErrorKind.TIMEOUT, None, detail)
     if isinstance(exc, openai.APIConnectionError):
         return Failure(ErrorKind.CONNECTION, None, _cause_message(exc))
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | UnreadableResponse):

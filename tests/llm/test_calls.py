@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from fakellm import FakeLLM
-from llm import ChatResult, ModelSpec, chat, close_all, get_client
+from llm import ChatResult, ModelSpec, RedisLimiter, chat, close_all, get_client, limiter_for
 from llm.calls import request_params
+
+from .conftest import REDIS_URL
 
 Run = Callable[..., Any]
 Spec = Callable[..., ModelSpec]
@@ -90,3 +92,16 @@ def test_one_client_per_endpoint_and_loop(fake: FakeLLM) -> None:
     assert first is again
     assert other_key is not first
     assert asyncio.run(clients())[0] is not first  # a new event loop gets its own client
+
+
+def test_limiter_for_uses_the_spec_limit(spec: Spec, run: Run) -> None:
+    async def limits() -> tuple[int, int, str]:
+        local = limiter_for(spec(max_connections=3))
+        shared = limiter_for(spec(max_connections=5), REDIS_URL)
+        assert isinstance(shared, RedisLimiter)
+        try:
+            return await local.effective_limit(), await shared.effective_limit(), shared.key
+        finally:
+            await shared.aclose()
+
+    assert run(limits()) == (3, 5, spec().limiter_key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -14,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from fakellm import FakeLLM
-from llm import LocalLimiter, ModelSpec, RedisLimiter, chat
+from llm import ErrorKind, LLMCallError, LocalLimiter, ModelSpec, RedisLimiter, chat
 
 from .conftest import REDIS_URL, RecordedSleep
 
@@ -204,3 +206,40 @@ def test_limiters_reject_a_zero_limit() -> None:
         LocalLimiter(0)
     with pytest.raises(ValueError):
         RedisLimiter(REDIS_URL, "unused", 0)
+
+
+def test_slot_wait_ends_at_its_timeout_even_with_a_socket_timeout(redis_key: str, run: Run) -> None:
+    # Regression: on Python 3.11, redis-py's read timeout used to absorb the cancellation that
+    # asyncio.timeout() sends, so waiters polled forever. The wait must not depend on it.
+    async def scenario() -> int:
+        client = Redis.from_url(REDIS_URL, socket_timeout=5.0)
+        limiter = RedisLimiter(client, redis_key, 1)
+        timeouts = 0
+        try:
+            async with limiter.slot():
+                for _ in range(50):
+                    with contextlib.suppress(TimeoutError):
+                        async with limiter.slot(timeout=0.02):
+                            pass
+                    timeouts += 1
+        finally:
+            await client.aclose()
+        return timeouts
+
+    assert run(scenario()) == 50
+
+
+def test_chat_gives_up_when_no_slot_frees_in_time(fake: FakeLLM, spec: Spec, redis_key: str, run: Run) -> None:
+    async def scenario() -> None:
+        limiter = RedisLimiter(REDIS_URL, redis_key, 1)
+        try:
+            async with limiter.slot():
+                await chat(spec(total_timeout=0.5), HELLO, limiter=limiter)
+        finally:
+            await limiter.aclose()
+
+    with pytest.raises(LLMCallError) as caught:
+        run(scenario())
+
+    assert (caught.value.kind, caught.value.attempts) == (ErrorKind.TIMEOUT, 1)
+    assert fake.stats()["calls"] == 0  # nothing was sent while every slot was taken
