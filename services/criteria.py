@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.orm import Criterion, CriterionSet, Experiment, PromptTemplate, Rating
@@ -155,9 +156,16 @@ def template_set(session: Session, template: PromptTemplate) -> CriterionSet:
     """The template's linked set; a missing one is created and linked to all unlinked versions of the name."""
     if template.criterion_set_id is not None:
         return session.get_one(CriterionSet, template.criterion_set_id)
-    criterion_set = CriterionSet(project_id=template.project_id, name=_free_set_name(session, template))
-    session.add(criterion_set)
-    session.flush()
+    try:
+        with session.begin_nested():
+            criterion_set = CriterionSet(project_id=template.project_id, name=_free_set_name(session, template))
+            session.add(criterion_set)
+    except IntegrityError:
+        # A concurrent request created and linked the template's set first: use it.
+        session.refresh(template)
+        if template.criterion_set_id is None:
+            raise
+        return session.get_one(CriterionSet, template.criterion_set_id)
     session.execute(
         update(PromptTemplate)
         .where(

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from llm.calls import ChatResult, ModelSpec
@@ -226,8 +227,11 @@ def store_response(
         rated_at=datetime.now(UTC) if error else None,
         **(_usage(result) if result else {}),
     )
-    session.add(response)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(response)
+    except IntegrityError:  # a worker that took over this chunk stored the same item first
+        return None
     return response.id
 
 
@@ -253,9 +257,13 @@ class RatingOutcome:
 def store_ratings(session: Session, response_id: int, outcomes: list[RatingOutcome], complete: bool) -> None:
     """Write the ratings of one response (replacing those criteria's old ones) and mark it rated."""
     criterion_ids = [o.criterion_id for o in outcomes]
-    if criterion_ids:
-        session.execute(delete(Rating).where(Rating.response_id == response_id, Rating.criterion_id.in_(criterion_ids)))
-    session.add_all(_rating_row(response_id, o) for o in outcomes)
+    try:
+        with session.begin_nested():
+            stale = delete(Rating).where(Rating.response_id == response_id, Rating.criterion_id.in_(criterion_ids))
+            session.execute(stale)
+            session.add_all(_rating_row(response_id, o) for o in outcomes)
+    except IntegrityError:  # written at the same moment by a worker that took over the chunk; its ratings stand
+        return
     if complete:
         session.execute(
             update(PromptResponse).where(PromptResponse.id == response_id).values(rated_at=datetime.now(UTC))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.orm import Entry, Experiment, Prompt, PromptResponse, PromptTemplate, Rating
@@ -41,18 +42,25 @@ def list_(session: Session, project_id: int, query: ResponsesQuery, page_size: i
         stmt = stmt.where(
             PromptResponse.entry_id.in_(select(Entry.id).where(Entry.collection_id == query.collection_id))
         )
-    return paginate(session, stmt.order_by(PromptResponse.id), query.page, page_size)
+    # Entry order, so a listing reads the same however the workers happened to finish.
+    order = (PromptResponse.entry_id, PromptResponse.epoch, PromptResponse.id)
+    return paginate(session, stmt.order_by(*order), query.page, page_size)
 
 
 def prompt_for(session: Session, template: PromptTemplate | None, entry: Entry) -> Prompt:
     """The rendered prompt of (template, entry), created once and shared."""
     template_id = template.id if template else None
-    prompt = session.scalar(select(Prompt).where(Prompt.prompt_template_id == template_id, Prompt.entry_id == entry.id))
-    if prompt is None:
-        messages = templates.render_messages(template.messages, entry.input_values) if template else []
-        prompt = Prompt(prompt_template_id=template_id, entry_id=entry.id, messages=messages)
-        session.add(prompt)
-        session.flush()
+    existing = select(Prompt).where(Prompt.prompt_template_id == template_id, Prompt.entry_id == entry.id)
+    prompt = session.scalar(existing)
+    if prompt is not None:
+        return prompt
+    messages = templates.render_messages(template.messages, entry.input_values) if template else []
+    try:
+        with session.begin_nested():
+            prompt = Prompt(prompt_template_id=template_id, entry_id=entry.id, messages=messages)
+            session.add(prompt)
+    except IntegrityError:  # experiments sharing the template stored it at the same moment
+        prompt = session.scalars(existing).one()
     return prompt
 
 

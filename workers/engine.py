@@ -24,6 +24,7 @@ from services.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+WRITE_BATCH = 200
 
 
 class Engine:
@@ -38,6 +39,8 @@ class Engine:
         # Lease renewals and status checks never queue behind item writes.
         self._control_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-control")
         self._runs: dict[str, asyncio.Task[None]] = {}
+        self._writes: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._limiters: dict[str, Limiter] = {}
         self._inflight: asyncio.Semaphore | None = None
         self._thread = threading.Thread(target=self._serve, name="assay-engine", daemon=True)
@@ -86,6 +89,37 @@ class Engine:
     def _unit_of_work(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         with self.database.session() as session:
             return fn(session, *args)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like `db` for results: writes waiting at the same moment share one transaction (each in its own
+        savepoint), so a result is stored within one commit of its answer and a crash loses little."""
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._writes.append((fn, args, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain_writes())
+        return await future
+
+    async def _drain_writes(self) -> None:
+        while self._writes:
+            batch, self._writes = self._writes[:WRITE_BATCH], self._writes[WRITE_BATCH:]
+            try:
+                outcomes = await self.loop.run_in_executor(self._db_pool, self._write_batch, batch)
+            except Exception as exc:  # the commit itself failed: every write of the batch failed
+                outcomes = [(False, exc)] * len(batch)
+            for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(value) if ok else future.set_exception(value)
+
+    def _write_batch(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        with self.database.session() as session:
+            for fn, args, _ in batch:
+                try:
+                    with session.begin_nested():
+                        outcomes.append((True, fn(session, *args)))
+                except Exception as exc:
+                    outcomes.append((False, exc))
+        return outcomes
 
     @property
     def inflight(self) -> asyncio.Semaphore:

@@ -265,7 +265,7 @@ class JobRun:
     ) -> None:
         outcomes = await asyncio.gather(*(self._judge(spec, text, c, values, mode) for c in criteria))
         stored = [o for o in outcomes if o is not None]
-        await self.engine.db(execution.store_ratings, response_id, stored, len(stored) == len(criteria))
+        await self.engine.write(execution.store_ratings, response_id, stored, len(stored) == len(criteria))
 
     # -- item kinds --------------------------------------------------------------------------------
 
@@ -277,7 +277,7 @@ class JobRun:
                 result, error = await self._generate(plan.generation, work.prompt_messages, work.epoch)
             except Cancelled:
                 return
-            response_id = await self.engine.db(execution.store_response, plan, work, result, error)
+            response_id = await self.engine.write(execution.store_response, plan, work, result, error)
             if response_id is None or result is None:
                 return
             work.response_id, work.response_text, work.missing_criteria = (
@@ -299,7 +299,7 @@ class JobRun:
                 result, error = await self._generate(target.spec, target.prompt_messages)
             except Cancelled:
                 return
-        await self.engine.db(execution.store_batch_response, self.job_id, item, target, result, error)
+        await self.engine.write(execution.store_batch_response, self.job_id, item, target, result, error)
 
     async def _rating_item(self, response_id: int) -> None:
         target = await self.engine.db(execution.rating_target, self.job_id, response_id, self.settings)
