@@ -44,8 +44,13 @@ def test_timeout_ends_sync_run_and_stream_shows_it(stack: Stack, project: tuple[
     rest = Rest(stack.base_url, project[1], project[0])
     assert rest.get(f"experiments/{experiment.id}").json()["generation_task_id"] is None
 
-    async def stream() -> list[TaskStatus]:
+    async def run_async_and_stream() -> list[TaskStatus]:
         async with AsyncClient(base_url=stack.base_url, api_key=project[1]) as aclient:
+            begun = time.monotonic()
+            await aclient.run_experiment(
+                name="Slow async", prompt_template=template, collection=collection, criterion_set=criterion_set
+            )
+            assert time.monotonic() - begun < 3 + 10
             return [
                 e.status
                 async for e in aclient.stream_experiment(
@@ -57,7 +62,7 @@ def test_timeout_ends_sync_run_and_stream_shows_it(stack: Stack, project: tuple[
                 )
             ]
 
-    statuses = asyncio.run(stream())
+    statuses = asyncio.run(run_async_and_stream())
     assert statuses[-1] == TaskStatus.TIMEOUT
 
 

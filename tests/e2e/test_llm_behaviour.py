@@ -175,3 +175,22 @@ def test_cache_reuses_answers_within_a_project_only(stack: Stack, project: tuple
     ).json()
     other.get_experiment(id=other_exp["id"]).run()
     assert stack.fake.stats()["calls"] == calls + 20
+
+
+def test_retry_failed_regenerates_exactly_the_failed_items(stack: Stack, project: tuple[int, str]) -> None:
+    stack.fake.configure({"models": {"fake-flaky-once": {"faults": {"500": 1.0}}}})
+    client = Client(base_url=stack.base_url, api_key=project[1])
+    config = _config(client, stack, "fake-flaky-once", max_retries=0)
+    experiment = _experiment(client, 5, ["Ok?"], config, "Retry")
+    assert experiment.results.num_failed_responses == 5
+    failed_ids = {r.id for r in experiment.rated_responses}
+    stack.fake.configure({})
+    before = len([r for r in stack.fake.requests() if r["model"] == "fake-flaky-once"])
+    experiment.retry_failed()
+    assert experiment.results.num_failed_responses == 0 and experiment.results.num_rated_responses == 5
+    assert all(r.error is None and len(r.ratings) == 1 for r in experiment.rated_responses)
+    assert not failed_ids & {r.id for r in experiment.rated_responses}
+    after = len([r for r in stack.fake.requests() if r["model"] == "fake-flaky-once"])
+    assert after - before == 5
+    experiment.retry_failed()  # nothing failed: no task, nothing called
+    assert len([r for r in stack.fake.requests() if r["model"] == "fake-flaky-once"]) == after
