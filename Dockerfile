@@ -5,7 +5,7 @@ COPY api api
 COPY workers workers
 COPY models models
 COPY services services
-COPY llm llm
+COPY llmcalls llmcalls
 COPY fakellm fakellm
 COPY cli cli
 RUN pip install --no-cache-dir .

@@ -40,6 +40,10 @@ def default_organization(session: Session) -> Organization:
     return org
 
 
+def first_project(session: Session) -> Project | None:
+    return session.scalar(select(Project).order_by(Project.id).limit(1))
+
+
 def create_project(session: Session, name: str, description: str = "", organization_id: int | None = None) -> Project:
     org_id = organization_id or default_organization(session).id
     if session.scalar(select(Project.id).where(Project.organization_id == org_id, Project.name == name)):

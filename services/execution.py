@@ -16,8 +16,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from llm.calls import ChatResult, ModelSpec
-from llm.judge import Verdict
+from llmcalls.calls import ChatResult, ModelSpec
+from llmcalls.judge import Verdict
 from models.orm import (
     Criterion,
     CriterionSet,

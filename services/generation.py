@@ -12,7 +12,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from llm import Limiter, LLMError, LocalLimiter, ModelSpec, RedisLimiter, close_all, generate_criteria, generate_entry
+from llmcalls import (
+    Limiter,
+    LLMError,
+    LocalLimiter,
+    ModelSpec,
+    RedisLimiter,
+    close_all,
+    generate_criteria,
+    generate_entry,
+)
 from models.orm import Criterion, Entry, PromptTemplate
 from models.schemas.collections import EntryCreate
 from models.schemas.criteria import CreateCriteria, CriterionIn

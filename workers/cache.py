@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from llm import ChatResult, ModelSpec, Verdict
+from llmcalls import ChatResult, ModelSpec, Verdict
 from services import llm_cache
 
 if TYPE_CHECKING:

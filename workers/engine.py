@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from llm import Limiter, LocalLimiter, ModelSpec, RedisLimiter, close_all
+from llmcalls import Limiter, LocalLimiter, ModelSpec, RedisLimiter, close_all
 from models.db import Database
 from services.settings import Settings, load_settings
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from llm import (
+from llmcalls import (
     ChatResult,
     JudgeParseError,
     LLMCallError,

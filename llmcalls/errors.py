@@ -34,7 +34,7 @@ TRANSIENT_KINDS = frozenset(
 
 
 class LLMError(Exception):
-    """Base class of every error raised by :mod:`llm`."""
+    """Base class of every error raised by :mod:`llmcalls`."""
 
 
 class LLMCallError(LLMError):
@@ -71,7 +71,7 @@ class LLMCallError(LLMError):
 class LLMOutputError(LLMError):
     """The model answered, but its output is unusable (not the requested JSON, missing fields...).
 
-    ``calls`` holds the :class:`~llm.calls.ChatResult` of every answer given, so their tokens and
+    ``calls`` holds the :class:`~llmcalls.calls.ChatResult` of every answer given, so their tokens and
     cost can still be accounted for.
     """
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from fakellm import FakeLLM
-from llm import ErrorKind, LLMCallError, ModelSpec, chat
-from llm.retry import RetryPolicy, parse_retry_after
+from llmcalls import ErrorKind, LLMCallError, ModelSpec, chat
+from llmcalls.retry import RetryPolicy, parse_retry_after
 
 from .conftest import RecordedSleep, settled_statuses
 

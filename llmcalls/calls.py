@@ -106,7 +106,7 @@ async def chat(
 
     ``limiter`` bounds concurrency per attempt (its slot is not held while waiting to retry);
     ``deadline`` (a ``time.monotonic()`` value) can tighten ``spec.total_timeout``.
-    Raises :class:`~llm.errors.LLMCallError` when the call fails for good.
+    Raises :class:`~llmcalls.errors.LLMCallError` when the call fails for good.
     """
     started = time.monotonic()
     # The client is shared by every spec of this endpoint, so its pool is sized generously and

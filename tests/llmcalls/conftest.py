@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from fakellm import FakeLLM
-from llm import FORMATS, ModelSpec, close_all
+from llmcalls import FORMATS, ModelSpec, close_all
 
 T = TypeVar("T")
 REDIS_URL = os.environ.get("ASSAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

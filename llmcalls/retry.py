@@ -1,7 +1,7 @@
 """Retrying transient model-call failures: exponential backoff, full jitter, ``Retry-After``.
 
 Connect errors, timeouts, 429, 408, 5xx and unreadable 200 bodies are retried; any other 4xx fails
-at once. Every failure is turned into :class:`~llm.errors.LLMCallError`.
+at once. Every failure is turned into :class:`~llmcalls.errors.LLMCallError`.
 """
 
 from __future__ import annotations

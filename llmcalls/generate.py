@@ -52,8 +52,8 @@ async def generate_criteria(
 ) -> list[str]:
     """Ask for 3-7 yes/no criteria suited to the prompt template, deduplicated and stripped.
 
-    Finishes within ``timeout`` seconds. Raises :class:`~llm.errors.LLMOutputError` if the answer
-    holds no criteria, :class:`~llm.errors.LLMCallError` if the model cannot be called.
+    Finishes within ``timeout`` seconds. Raises :class:`~llmcalls.errors.LLMOutputError` if the answer
+    holds no criteria, :class:`~llmcalls.errors.LLMCallError` if the model cannot be called.
     """
     task = StructuredTask(
         name="criteria",
@@ -76,8 +76,8 @@ async def generate_entry(
 ) -> dict[str, str]:
     """Ask for a value for every placeholder of the prompt template; returns ``{name: value}``.
 
-    Finishes within ``timeout`` seconds. Raises :class:`~llm.errors.LLMOutputError` if a value is
-    missing or the answer is not a JSON object, :class:`~llm.errors.LLMCallError` if the model
+    Finishes within ``timeout`` seconds. Raises :class:`~llmcalls.errors.LLMOutputError` if a value is
+    missing or the answer is not a JSON object, :class:`~llmcalls.errors.LLMCallError` if the model
     cannot be called.
     """
     names = list(dict.fromkeys(placeholders))

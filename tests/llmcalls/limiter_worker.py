@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from llm import ModelSpec, RedisLimiter, chat, close_all
+from llmcalls import ModelSpec, RedisLimiter, chat, close_all
 
 
 async def calls(base_url: str, redis_url: str, key: str, limit: int, count: int) -> None:

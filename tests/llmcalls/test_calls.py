@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from fakellm import FakeLLM
-from llm import ChatResult, ModelSpec, RedisLimiter, chat, close_all, get_client, limiter_for
-from llm.calls import request_params
+from llmcalls import ChatResult, ModelSpec, RedisLimiter, chat, close_all, get_client, limiter_for
+from llmcalls.calls import request_params
 
 from .conftest import REDIS_URL
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from fakellm import FakeLLM
-from llm import FORMATS, ErrorKind, LLMCallError, LLMOutputError, ModelSpec, generate_criteria, generate_entry
-from llm.generate import parse_criteria, parse_entry
+from llmcalls import FORMATS, ErrorKind, LLMCallError, LLMOutputError, ModelSpec, generate_criteria, generate_entry
+from llmcalls.generate import parse_criteria, parse_entry
 
 from .conftest import settled_statuses
 

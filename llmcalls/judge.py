@@ -95,8 +95,8 @@ async def judge(
     """Rate ``response_text`` against ``criterion_text`` (``{{ var }}`` filled from ``variables``).
 
     ``timeout`` bounds the whole judgement, re-asks included. Raises
-    :class:`~llm.errors.JudgeParseError` if no answer holds a readable verdict, and
-    :class:`~llm.errors.LLMCallError` if the model cannot be called.
+    :class:`~llmcalls.errors.JudgeParseError` if no answer holds a readable verdict, and
+    :class:`~llmcalls.errors.LLMCallError` if the model cannot be called.
     """
     if mode not in _HOW:
         raise ValueError(f"mode must be 'fast' or 'detailed', got {mode!r}")

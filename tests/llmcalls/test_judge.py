@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from fakellm import FakeLLM, verdict
-from llm import FORMATS, JudgeParseError, ModelSpec, Verdict, judge
-from llm.judge import fill_placeholders, parse_verdict
+from llmcalls import FORMATS, JudgeParseError, ModelSpec, Verdict, judge
+from llmcalls.judge import fill_placeholders, parse_verdict
 
 Run = Callable[..., Any]
 Spec = Callable[..., ModelSpec]

@@ -77,7 +77,7 @@ class StructuredTask(Generic[T]):
     messages: Callable[[OutputFormat], list[Message]]
     """Builds the prompt for a format (JSON mode and text need the schema spelled out)."""
     parse: Callable[[str], T]
-    """Reads the answer's content; raises :class:`~llm.errors.LLMOutputError` if it is unusable."""
+    """Reads the answer's content; raises :class:`~llmcalls.errors.LLMOutputError` if it is unusable."""
     parse_attempts: int = 3
 
 
@@ -125,8 +125,8 @@ async def call_structured(
 ) -> Structured[T]:
     """Ask until an answer parses, falling back through the output formats the endpoint refuses.
 
-    Raises :class:`~llm.errors.LLMCallError` if a call fails, or the task's
-    :class:`~llm.errors.LLMOutputError` after ``task.parse_attempts`` unusable answers.
+    Raises :class:`~llmcalls.errors.LLMCallError` if a call fails, or the task's
+    :class:`~llmcalls.errors.LLMOutputError` after ``task.parse_attempts`` unusable answers.
     """
     memory = FORMATS if memory is None else memory
     calls: list[ChatResult] = []

@@ -97,7 +97,7 @@ return current
 
 
 class Limiter(Protocol):
-    """What :func:`llm.calls.chat` needs from a concurrency limiter."""
+    """What :func:`llmcalls.calls.chat` needs from a concurrency limiter."""
 
     def slot(self, timeout: float | None = None) -> AbstractAsyncContextManager[None]:
         """Hold one of the limited slots for the duration of the ``async with`` block."""

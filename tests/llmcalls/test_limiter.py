@@ -18,7 +18,7 @@ import pytest
 from redis.asyncio import Redis
 
 from fakellm import FakeLLM
-from llm import ErrorKind, LLMCallError, LocalLimiter, ModelSpec, RedisLimiter, chat
+from llmcalls import ErrorKind, LLMCallError, LocalLimiter, ModelSpec, RedisLimiter, chat
 
 from .conftest import REDIS_URL, RecordedSleep
 
