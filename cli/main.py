@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -80,6 +81,30 @@ def sweeper(interval: float, stale_after: float) -> None:
 
     logging.basicConfig(level=logging.INFO)
     run_forever(load_settings(), interval, stale_after)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="worker processes")
+def up(host: str, port: int, workers: int) -> None:
+    """Run the whole stack here: API, workers, sweeper, plus embedded Redis and a fake model when unset."""
+    import signal
+
+    from cli.up import run_until_stopped
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run_until_stopped(host, port, workers)
+
+
+@cli.command()
+@click.option("--base-url", envvar="ELLUMINATE_BASE_URL", default=None, help="a running Assay (default: start one)")
+@click.option("--entries", default=8, show_default=True, type=int, help="test cases in the demo collection")
+def demo(base_url: str | None, entries: int) -> None:
+    """Evaluate a prompt end to end with the elluminate SDK: live progress, then a results table."""
+    from cli.demo import run_demo
+
+    sys.exit(run_demo(base_url, entries))
 
 
 @cli.group()

@@ -1,0 +1,141 @@
+"""`assay up` and `assay demo` as a newcomer runs them: embedded defaults, then the machine's services."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import create_pg_database, drop_pg_database
+from tests.e2e.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+UNSET = (
+    "REDIS_URL",
+    "DATABASE_URL",
+    "OPENAI_API_KEY",
+    "ASSAY_LLM_BASE_URL",
+    "ASSAY_LLM_MODEL",
+    "ELLUMINATE_API_KEY",
+    "ELLUMINATE_BASE_URL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+)
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """No Redis, database or model configured; the user data folder in a temporary place."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    return {**env, "XDG_DATA_HOME": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1", **extra}
+
+
+def assay(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cli", *args]
+
+
+def check_demo_output(out: str) -> None:
+    assert "Results of 'Assay demo" in out
+    assert re.search(r"all criteria\s+100\.0%", out), out
+    assert "responses: 8 (failed: 0)" in out
+    assert "built-in fake model" in out
+
+
+def start_up(env: dict[str, str]) -> tuple[str, subprocess.Popen[str]]:
+    """`assay up` on a free port, read until it says it is up; returns (base URL, process)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        assay("up", "--port", str(port)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    out = ""
+    for line in proc.stdout:
+        out += line
+        if "Ctrl-C stops everything" in line:
+            break
+    assert f"Assay is up at http://127.0.0.1:{port}" in out, out
+    return f"http://127.0.0.1:{port}", proc
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
+    """`assay up` with embedded defaults; yields (base URL, API key, process)."""
+    base_url, proc = start_up(clean_env(tmp_path, ASSAY_BOOTSTRAP_API_KEY="ak_test_bootstrap"))
+    yield base_url, "ak_test_bootstrap", proc
+    if proc.poll() is None:
+        stop_and_check_nothing_left(proc)
+
+
+def stop_and_check_nothing_left(proc: subprocess.Popen[str]) -> None:
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 5  # api, worker, sweeper and (embedded) redis, fake model or their subprocesses
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], [p.cmdline() for p in alive]
+
+
+def test_up_then_demo_then_sigterm_leaves_nothing(tmp_path: Path, up: tuple[str, str, subprocess.Popen[str]]) -> None:
+    base_url, key, proc = up
+    env = clean_env(tmp_path, ELLUMINATE_API_KEY=key)
+    demo = subprocess.run(assay("demo", "--base-url", base_url), env=env, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    check_demo_output(demo.stdout)
+    stop_and_check_nothing_left(proc)
+
+
+def test_demo_alone_starts_and_stops_its_own_stack(tmp_path: Path) -> None:
+    before = {p.pid for p in psutil.process_iter()}
+    demo = subprocess.run(assay("demo"), env=clean_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "starting one for the demo" in demo.stdout
+    check_demo_output(demo.stdout)
+    leftovers = [p for p in psutil.process_iter() if p.pid not in before and _data_home(p) == str(tmp_path / "data")]
+    assert leftovers == []
+
+
+def _data_home(process: psutil.Process) -> str | None:
+    try:
+        return process.environ().get("XDG_DATA_HOME")
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+@pytest.fixture
+def machine_services(tmp_path: Path) -> Iterator[dict[str, str]]:
+    name = f"assay_up_{os.getpid()}"
+    url = create_pg_database(name)
+    yield {"REDIS_URL": f"redis://127.0.0.1:6379/{1 + (os.getpid() + 7) % 15}", "DATABASE_URL": url}
+    drop_pg_database(name)
+
+
+def test_up_on_the_machines_redis_and_postgresql(tmp_path: Path, machine_services: dict[str, str]) -> None:
+    env = clean_env(tmp_path, ASSAY_BOOTSTRAP_API_KEY="ak_pg_bootstrap", **machine_services)
+    base_url, proc = start_up(env)
+    try:
+        commands = [" ".join(p.cmdline()) for p in psutil.Process(proc.pid).children()]
+        assert not any("redis-server" in c for c in commands), commands
+        demo = subprocess.run(
+            assay("demo", "--base-url", base_url),
+            env={**env, "ELLUMINATE_API_KEY": "ak_pg_bootstrap"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        check_demo_output(demo.stdout)
+    finally:
+        stop_and_check_nothing_left(proc)
