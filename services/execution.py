@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,7 @@ class ItemWork:
     response_failed: bool = False
     rated: bool = False
     missing_criteria: list[CriterionRef] = field(default_factory=list)
+    prompt_id: int | None = None
 
 
 DEFAULT_JUDGE = "default"
@@ -165,13 +166,15 @@ def load_items(session: Session, plan: ExperimentPlan, items: list[list[int]]) -
             select(PromptResponse).where(PromptResponse.job_id == plan.job_id, PromptResponse.entry_id.in_(entry_ids))
         )
     }
+    template = session.get(PromptTemplate, plan.template["id"]) if plan.template else None
+    prompts = responses_service.prompts_for(session, template, list(entries.values()))
     work = []
     for entry_id, epoch in items:
         entry = entries.get(entry_id)
         if entry is None:
             continue  # deleted since the job started: nothing to generate
-        messages = plan.template["messages"] if plan.template else []
-        item = ItemWork(entry_id, epoch, entry.input_values, render_messages(messages, entry.input_values))
+        prompt = prompts[entry_id]
+        item = ItemWork(entry_id, epoch, entry.input_values, prompt.messages, prompt_id=prompt.id)
         _attach_stored(item, stored.get((entry_id, epoch)), plan.criteria)
         work.append(item)
     return work
@@ -198,25 +201,23 @@ def response_text(messages: list[dict[str, Any]]) -> str:
 def store_response(
     session: Session, plan: ExperimentPlan, item: ItemWork, result: ChatResult | None, error: str | None
 ) -> int | None:
-    """Replace any older response of (entry, epoch) with this job's; None if this job already has one."""
-    existing = session.scalar(
-        select(PromptResponse).where(
+    """Replace any older response of (entry, epoch) with this job's; None if this job already has one.
+
+    Two statements, so a result is durable within moments of its answer (the ratings of a replaced
+    response go with it through the foreign key's ON DELETE CASCADE).
+    """
+    session.execute(
+        delete(PromptResponse).where(
             PromptResponse.experiment_id == plan.experiment_id,
             PromptResponse.entry_id == item.entry_id,
             PromptResponse.epoch == item.epoch,
+            or_(PromptResponse.job_id.is_(None), PromptResponse.job_id != plan.job_id),
         )
     )
-    if existing is not None:
-        if existing.job_id == plan.job_id:
-            return None
-        session.delete(existing)
-        session.flush()
-    entry = session.get_one(Entry, item.entry_id)
-    template = session.get(PromptTemplate, plan.template["id"]) if plan.template else None
     response = PromptResponse(
         project_id=plan.project_id,
         experiment_id=plan.experiment_id,
-        prompt_id=responses_service.prompt_for(session, template, entry).id,
+        prompt_id=item.prompt_id,
         entry_id=item.entry_id,
         epoch=item.epoch,
         job_id=plan.job_id,

@@ -64,6 +64,21 @@ def prompt_for(session: Session, template: PromptTemplate | None, entry: Entry) 
     return prompt
 
 
+def prompts_for(session: Session, template: PromptTemplate | None, entries: list[Entry]) -> dict[int, Prompt]:
+    """The rendered prompts of many entries at once (created where missing), by entry id."""
+    template_id = template.id if template else None
+    found = {
+        p.entry_id: p
+        for p in session.scalars(
+            select(Prompt).where(Prompt.prompt_template_id == template_id, Prompt.entry_id.in_([e.id for e in entries]))
+        )
+    }
+    for entry in entries:
+        if entry.id not in found:
+            found[entry.id] = prompt_for(session, template, entry)
+    return found
+
+
 def check_response_messages(messages: list[dict[str, Any]], where: str = "body.messages") -> None:
     for i, message in enumerate(messages):
         if message.get("role") not in RESPONSE_ROLES:
