@@ -65,17 +65,28 @@ def call_model(settings: Settings, spec: ModelSpec, make: Callable[[Limiter], Aw
 def criteria_for_template(
     session: Session, settings: Settings, project_id: int, template: PromptTemplate, delete_existing: bool
 ) -> list[Criterion]:
-    """Generate criteria for a template into its linked set (created and named like it when missing)."""
-    if not delete_existing and template.criterion_set_id is not None:
-        if criteria_service.current_criteria(session, template.criterion_set_id):
-            raise Conflict(f"Prompt template {template.id} already has criteria", prompt_template_id=template.id)
+    """Generate criteria for a template into its linked set (created and named like it when missing).
+
+    Concurrent requests both call the model, but the template row is locked before writing and the
+    check repeated, so exactly one stores its criteria and the others get the 409 the SDK expects.
+    """
+    _refuse_if_it_has_criteria(session, template, delete_existing)
     messages, template_id = template.messages, template.id
     session.commit()  # end the read transaction; nothing was written
     spec = spec_for(None, settings, judge=True)
     texts = call_model(settings, spec, lambda lim: generate_criteria(spec, messages, limiter=lim, timeout=80))
-    template = templates.get(session, project_id, template_id)
+    template = session.get(PromptTemplate, template_id, with_for_update=True, populate_existing=True)
+    if template is None or template.project_id != project_id:
+        raise Conflict(f"Prompt template {template_id} was deleted while its criteria were generated")
+    _refuse_if_it_has_criteria(session, template, delete_existing)
     items = [CriterionIn(criterion_str=text) for text in texts]
     return criteria_service.add_to_template(session, template, items, replace=delete_existing)
+
+
+def _refuse_if_it_has_criteria(session: Session, template: PromptTemplate, delete_existing: bool) -> None:
+    if not delete_existing and template.criterion_set_id is not None:
+        if criteria_service.current_criteria(session, template.criterion_set_id):
+            raise Conflict(f"Prompt template {template.id} already has criteria", prompt_template_id=template.id)
 
 
 def values_for_template(session: Session, settings: Settings, template: PromptTemplate) -> dict[str, Any]:

@@ -329,3 +329,30 @@ def test_other_projects_ids_are_404(project: ProjectHandle, other_project: Proje
     assert other_project.get("criterion_sets").get_json() == {"items": [mine], "count": 1}
     assert project.get(f"prompt_templates/{template['id']}").get_json()["criterion_set_id"] is None
     assert _texts(project.get(f"criterion_sets/{cs['id']}").get_json()["criteria"]) == ["A?"]
+
+
+def test_concurrent_generation_stores_one_set_of_criteria(
+    app: Flask, project: ProjectHandle, fake_llm: FakeLLM
+) -> None:
+    import threading
+
+    fake_llm.configure({"latency_ms": 300})
+    template = _template(project)
+    statuses: list[int] = []
+
+    def generate() -> None:
+        client = app.test_client()
+        res = client.post(
+            project.url("criteria"),
+            json={"prompt_template_id": template["id"], "criteria": None},
+            headers=project.headers,
+        )
+        statuses.append(res.status_code)
+
+    threads = [threading.Thread(target=generate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201, 409, 409, 409]
+    assert project.get("criterion_sets").get_json()["count"] == 1
