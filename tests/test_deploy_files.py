@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _compose_command() -> list[str]:
     if shutil.which("docker-compose"):
         return ["docker-compose"]
-    pytest.fail("docker-compose is needed to validate docker-compose.yml (.ci/run installs Debian's package)")
+    # .ci/run installs Debian's docker-compose and fails the run on any skip, so CI always validates.
+    pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
 
 
 def test_compose_file_is_valid_and_has_every_service() -> None:
