@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,10 @@ class RedisLimiter:
         self._recover_after, self._poll_interval = recover_after, poll_interval
         self._cooldown_ms, self._state_ttl_ms = int(cooldown * 1000), int(state_ttl * 1000)
         self._scripts = {name: self._redis.register_script(source) for name, source in _SCRIPTS.items()}
+        # One waiter per process polls Redis (the head of this queue); the rest wait their turn, and
+        # a local release wakes the head at once instead of after its poll interval.
+        self._queue = asyncio.Lock()
+        self._freed = asyncio.Event()
 
     @asynccontextmanager
     async def slot(self, timeout: float | None = None) -> AsyncIterator[None]:
@@ -156,6 +160,7 @@ class RedisLimiter:
         finally:
             renewer.cancel()
             await self._release(member)  # first: a renewal never re-adds a released lease
+            self._freed.set()
             await asyncio.wait([renewer])
 
     async def _wait_for_lease(self, timeout: float | None) -> str:
@@ -164,13 +169,29 @@ class RedisLimiter:
         # asyncio.timeout() relies on (seen on Python 3.11), which left waiters polling forever.
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            while not await self._try_acquire(member):
-                await asyncio.sleep(self._pause(deadline, timeout))
+            await self._wait_turn(deadline, timeout)
+            try:
+                while not await self._try_acquire(member):
+                    self._freed.clear()
+                    pause = self._pause(deadline, timeout)  # raises TimeoutError past the deadline
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._freed.wait(), pause)
+            finally:
+                self._queue.release()
         except BaseException:
             # Cancelled while the acquire script ran: the lease may exist without us knowing.
             await self._release(member)
             raise
         return member
+
+    async def _wait_turn(self, deadline: float | None, timeout: float | None) -> None:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise TimeoutError(f"no free slot on {self.key} within {timeout} s")
+        try:
+            await asyncio.wait_for(self._queue.acquire(), left)
+        except TimeoutError:
+            raise TimeoutError(f"no free slot on {self.key} within {timeout} s") from None
 
     def _pause(self, deadline: float | None, timeout: float | None) -> float:
         pause = random.uniform(*self._poll_interval)
@@ -239,7 +260,12 @@ def _connect(url: str) -> Redis:
     # No socket_timeout: with it, redis-py's inner read timeout absorbs the cancellation of an
     # enclosing asyncio.timeout() on Python 3.11 (most of the time in our tests), so callers'
     # deadlines stop working. Waits here are bounded by explicit deadlines instead.
-    return Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT)
+    # A blocking pool: many coroutines waiting for a connection queue up instead of failing with
+    # "Too many connections".
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=64, timeout=None, socket_connect_timeout=REDIS_CONNECT_TIMEOUT
+    )
+    return Redis(connection_pool=pool)
 
 
 _SCRIPTS = {

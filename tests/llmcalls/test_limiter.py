@@ -243,3 +243,27 @@ def test_chat_gives_up_when_no_slot_frees_in_time(fake: FakeLLM, spec: Spec, red
 
     assert (caught.value.kind, caught.value.attempts) == (ErrorKind.TIMEOUT, 1)
     assert fake.stats()["calls"] == 0  # nothing was sent while every slot was taken
+
+
+def test_hundreds_of_waiters_in_one_process_queue_instead_of_failing(redis_key: str, run: Run) -> None:
+    """More waiters than Redis connections: they wait their turn (before: 'Too many connections')."""
+
+    async def scenario() -> int:
+        limiter = RedisLimiter(REDIS_URL, redis_key, 4)
+        peak = current = 0
+
+        async def hold() -> None:
+            nonlocal peak, current
+            async with limiter.slot(timeout=60):
+                current += 1
+                peak = max(peak, current)
+                await asyncio.sleep(0.01)
+                current -= 1
+
+        try:
+            await asyncio.gather(*(hold() for _ in range(300)))
+        finally:
+            await limiter.aclose()
+        return peak
+
+    assert run(scenario()) == 4
