@@ -1,0 +1,147 @@
+"""A benchmark stack: the fake model, the API and N workers on PostgreSQL and Redis, as real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import psycopg
+import redis
+
+from cli.up import free_port
+from fakellm.testing import FakeLLM
+
+PG_ADMIN = os.environ.get("ASSAY_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("ASSAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def _fresh_database(name: str) -> str:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+@dataclass
+class BenchStack:
+    """Start with `start()`, stop with `stop()`; `env` holds the settings every process got."""
+
+    settings: dict[str, str]
+    workers: int = 1
+    log_dir: Path = Path("bench/results/logs")
+    fake: FakeLLM = field(default_factory=FakeLLM)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    worker_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    base_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> BenchStack:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.fake.start()
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        self.env = {
+            **os.environ,
+            "REDIS_URL": REDIS_URL,
+            "DATABASE_URL": _fresh_database("assay_bench"),
+            "ASSAY_LLM_BASE_URL": self.fake.base_url,
+            "ASSAY_LLM_MODEL": "fake-model",
+            "OPENAI_API_KEY": "sk-bench",
+            "PYTHONUNBUFFERED": "1",
+            **self.settings,
+        }
+        subprocess.run([sys.executable, "-m", "cli", "migrate"], env=self.env, check=True, capture_output=True)
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._spawn(
+            "api",
+            ["api", "--port", str(port), "--workers", "2", "--threads", self.settings.get("BENCH_API_THREADS", "64")],
+        )
+        for i in range(self.workers):
+            self.worker_procs.append(self._spawn(f"worker{i}", ["worker", "--hostname", f"bench{i}@%h"]))
+        self._wait(f"{self.base_url}/api/v0/openapi.json")
+        return self
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def _wait(self, url: str) -> None:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{url} did not answer")
+
+    def project_key(self) -> tuple[int, str]:
+        out = subprocess.run(
+            [sys.executable, "-m", "cli", "projects", "create", f"bench {time.time_ns()}"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        project_id = int(out.split()[1])
+        return project_id, out.strip().rsplit(" ", 1)[-1]
+
+    def worker_processes(self) -> list[psutil.Process]:
+        """Every process of every worker (the Celery parent and its pool children)."""
+        found = []
+        for proc in self.worker_procs:
+            parent = psutil.Process(proc.pid)
+            found += [parent, *parent.children(recursive=True)]
+        return found
+
+    def api_processes(self) -> list[psutil.Process]:
+        parent = psutil.Process(self.procs[0].pid)
+        return [parent, *parent.children(recursive=True)]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.fake.close()
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def rss_mb(processes: list[psutil.Process]) -> float:
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
