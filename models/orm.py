@@ -104,7 +104,11 @@ class CriterionSet(Timestamped, Base):
 
 
 class Criterion(Base):
-    """A yes/no question. Editing creates a new row and marks the old one superseded (ratings keep it)."""
+    """A yes/no question. Editing creates a new row and marks the old one superseded (ratings keep it).
+
+    The LLM judge answers it, unless `evaluator` names an installed evaluator that computes it from
+    `evaluator_params` (see services/evaluators).
+    """
 
     __tablename__ = "criteria"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,6 +118,8 @@ class Criterion(Base):
     label: Mapped[str | None] = mapped_column(String(500))
     position: Mapped[int] = mapped_column(Integer, default=0)
     superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    evaluator: Mapped[str | None] = mapped_column(String(200))
+    evaluator_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     criterion_set: Mapped[CriterionSet] = relationship(back_populates="criteria")
 

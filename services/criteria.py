@@ -7,6 +7,7 @@ the exact question each verdict answered.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,8 +24,8 @@ from models.schemas.criteria import (
     CriterionUpdate,
     NameQuery,
 )
-from services import templates
-from services.errors import Conflict, owned
+from services import evaluators, templates
+from services.errors import Conflict, Invalid, owned
 from services.pagination import Paged, paginate
 
 # --- criterion sets ------------------------------------------------------------------------------------
@@ -119,14 +120,20 @@ def create_criteria(session: Session, project_id: int, body: CreateCriteria) -> 
 def add_to_set(
     session: Session, criterion_set: CriterionSet, items: Sequence[CriterionIn], replace: bool = False
 ) -> list[Criterion]:
-    """Append criteria in input order; a string the set already has is reused, not duplicated."""
+    """Append criteria in input order; one the set already has (same string, evaluator and parameters) is
+    reused, not duplicated. Evaluator criteria are checked first: a bad one is a 422 and nothing is written."""
+    kinds = [_evaluator_of(item, f"body.criteria[{i}]") for i, item in enumerate(items)]
     if replace:
         retire_all(session, criterion_set.id)
-    by_text = {c.criterion_str: c for c in current_criteria(session, criterion_set.id)}
+    existing = {
+        _identity(c.criterion_str, c.evaluator, c.evaluator_params): c
+        for c in current_criteria(session, criterion_set.id)
+    }
     position = _next_position(session, criterion_set.id)
     result = []
-    for item in items:
-        criterion = by_text.get(item.criterion_str)
+    for item, (evaluator, params) in zip(items, kinds, strict=True):
+        key = _identity(item.criterion_str, evaluator, params)
+        criterion = existing.get(key)
         if criterion is None:
             criterion = Criterion(
                 project_id=criterion_set.project_id,
@@ -134,13 +141,31 @@ def add_to_set(
                 criterion_str=item.criterion_str,
                 label=item.label,
                 position=position,
+                evaluator=evaluator,
+                evaluator_params=params,
             )
             session.add(criterion)
-            by_text[item.criterion_str] = criterion
+            existing[key] = criterion
             position += 1
         result.append(criterion)
     _refreshed(session, criterion_set)
     return result
+
+
+def _evaluator_of(item: CriterionIn, where: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The criterion's evaluator and its checked parameters, or (None, None) for the LLM judge."""
+    if item.evaluator is None:
+        if item.params is not None:
+            raise Invalid(f"{where}.params: only a criterion with an evaluator takes params")
+        return None, None
+    try:
+        return item.evaluator, evaluators.check_params(item.evaluator, item.params)
+    except evaluators.InvalidEvaluator as exc:
+        raise Invalid("; ".join(f"{where}.{field}: {message}" for field, message in exc.problems)) from None
+
+
+def _identity(text: str, evaluator: str | None, params: dict[str, Any] | None) -> tuple[str, str | None, str]:
+    return text, evaluator, json.dumps(params, sort_keys=True)
 
 
 def add_to_template(
@@ -250,6 +275,8 @@ def update_criterion(session: Session, project_id: int, criterion_id: int, body:
         criterion_str=text,
         label=label,
         position=old.position,
+        evaluator=old.evaluator,
+        evaluator_params=old.evaluator_params,
     )
     session.add(new)
     session.flush()

@@ -33,14 +33,19 @@ from models.schemas.criteria import CriterionIn
 from services import criteria as criteria_service
 from services import jobs
 from services import responses as responses_service
+from services.evaluators import EvalResult, Sample
 from services.settings import Settings
 from services.templates import render_messages
 
 
 @dataclass(frozen=True)
 class CriterionRef:
+    """A criterion as the worker rates it: by the LLM judge, or by `evaluator` with `params`."""
+
     id: int
     text: str
+    evaluator: str | None = None
+    params: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,11 +138,11 @@ def _template_dict(template: PromptTemplate | None) -> dict[str, Any] | None:
 
 def active_criteria(session: Session, criterion_set_id: int) -> tuple[CriterionRef, ...]:
     rows = session.execute(
-        select(Criterion.id, Criterion.criterion_str)
+        select(Criterion.id, Criterion.criterion_str, Criterion.evaluator, Criterion.evaluator_params)
         .where(Criterion.criterion_set_id == criterion_set_id, Criterion.superseded.is_(False))
         .order_by(Criterion.position, Criterion.id)
     ).all()
-    return tuple(CriterionRef(cid, text) for cid, text in rows)
+    return tuple(CriterionRef(*row) for row in rows)
 
 
 def experiment_plan(session: Session, job: Job, settings: Settings) -> ExperimentPlan:
@@ -249,10 +254,13 @@ def _usage(result: ChatResult) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RatingOutcome:
+    """One criterion's result: the judge's `verdict`, an evaluator's `evaluation`, or neither and an `error`."""
+
     criterion_id: int
-    verdict: Verdict | None
-    error: str | None
-    model: str
+    verdict: Verdict | None = None
+    error: str | None = None
+    model: str | None = None
+    evaluation: EvalResult | None = None
 
 
 def store_ratings(session: Session, response_id: int, outcomes: list[RatingOutcome], complete: bool) -> None:
@@ -273,20 +281,32 @@ def store_ratings(session: Session, response_id: int, outcomes: list[RatingOutco
 
 
 def _rating_row(response_id: int, outcome: RatingOutcome) -> Rating:
-    verdict = outcome.verdict
     return Rating(
         response_id=response_id,
         criterion_id=outcome.criterion_id,
-        rating=verdict.rating if verdict else None,
-        reasoning=verdict.reasoning if verdict else None,
         error=outcome.error,
         llm_model_name=outcome.model,
-        duration_seconds=verdict.duration if verdict else None,
-        input_tokens=verdict.prompt_tokens if verdict else None,
-        output_tokens=verdict.completion_tokens if verdict else None,
-        input_cost_usd=verdict.input_cost if verdict else None,
-        output_cost_usd=verdict.output_cost if verdict else None,
+        **_verdict_columns(outcome),
     )
+
+
+def _verdict_columns(outcome: RatingOutcome) -> dict[str, Any]:
+    if outcome.evaluation is not None:
+        evaluation = outcome.evaluation
+        rating = "YES" if evaluation.passed else "NO"
+        return {"rating": rating, "reasoning": evaluation.explanation, "score": evaluation.score}
+    verdict = outcome.verdict
+    if verdict is None:
+        return {}
+    return {
+        "rating": verdict.rating,
+        "reasoning": verdict.reasoning,
+        "duration_seconds": verdict.duration,
+        "input_tokens": verdict.prompt_tokens,
+        "output_tokens": verdict.completion_tokens,
+        "input_cost_usd": verdict.input_cost,
+        "output_cost_usd": verdict.output_cost,
+    }
 
 
 @dataclass(frozen=True)
@@ -365,9 +385,8 @@ def store_batch_response(
 
 @dataclass(frozen=True)
 class RatingTarget:
-    text: str
+    sample: Sample
     criteria: tuple[CriterionRef, ...]
-    values: dict[str, Any]
     spec: ModelSpec
     mode: str
 
@@ -381,9 +400,8 @@ def rating_target(session: Session, job_id: str, response_id: int, settings: Set
     experiment = session.get_one(Experiment, response.experiment_id)
     entry = session.get_one(Entry, response.entry_id)
     return RatingTarget(
-        text=response_text(response.messages),
+        sample=Sample(response.prompt.messages, response_text(response.messages), entry.input_values),
         criteria=active_criteria(session, experiment.criterion_set_id),
-        values=entry.input_values,
         spec=judge_spec(settings, experiment.rating_version),
         mode=job.params.get("rating_mode", "fast"),
     )

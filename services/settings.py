@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     failure_streak_limit: int = 5
     # Cache identical model calls for every experiment (each experiment can also opt in alone).
     llm_cache: bool = False
+    # Evaluator criteria run in child processes of each worker process, each evaluation with a time limit
+    # (past it the child is killed and the rating fails).
+    evaluator_timeout_seconds: float = Field(default=5.0, gt=0)
+    evaluator_processes: int = Field(default=2, ge=1)
 
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from llmcalls import Limiter, LocalLimiter, ModelSpec, RedisLimiter, close_all
 from models.db import Database
 from services.settings import Settings, load_settings
+from workers.evaluator_pool import EvaluatorPool
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +44,7 @@ class Engine:
         self._writer: asyncio.Task[None] | None = None
         self._limiters: dict[str, Limiter] = {}
         self._inflight: asyncio.Semaphore | None = None
+        self._evaluators: EvaluatorPool | None = None
         self._thread = threading.Thread(target=self._serve, name="assay-engine", daemon=True)
         self._thread.start()
 
@@ -126,6 +128,14 @@ class Engine:
         assert self._inflight is not None
         return self._inflight
 
+    @property
+    def evaluators(self) -> EvaluatorPool:
+        """This process's evaluator children, created on first use (on the engine's loop)."""
+        if self._evaluators is None:
+            settings = self.settings
+            self._evaluators = EvaluatorPool(settings.evaluator_processes, settings.evaluator_timeout_seconds)
+        return self._evaluators
+
     def limiter(self, spec: ModelSpec) -> Limiter:
         """The cluster-wide limit of a model (Redis), or a per-process one without Redis."""
         key = f"{spec.limiter_key}:{spec.max_connections}"
@@ -143,6 +153,8 @@ class Engine:
             for run in self._runs.values():
                 run.cancel()
             await close_all()
+            if self._evaluators is not None:
+                await self._evaluators.close()
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -28,9 +28,11 @@ from llmcalls import (
 )
 from models.orm import Job, JobChunk
 from services import execution, jobs
+from services.evaluators import Sample
 from services.execution import CriterionRef, ExperimentPlan, ItemWork, RatingOutcome
 from services.states import TERMINAL_STATES, JobKind, TaskState
 from workers.cache import CallCache
+from workers.evaluator_pool import EvaluationFailed
 
 if TYPE_CHECKING:
     from workers.engine import Engine
@@ -233,10 +235,9 @@ class JobRun:
             await self.engine.db(_fail, self.job_id, message)
             self.stopped.set()
 
-    async def _judge(
-        self, spec: ModelSpec, text: str, criterion: CriterionRef, values: dict[str, Any], mode: str
-    ) -> RatingOutcome | None:
+    async def _judge(self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str) -> RatingOutcome | None:
         judge_mode = "detailed" if mode == "detailed" else "fast"
+        text, values = sample.response, sample.variables
 
         def call() -> Awaitable[Verdict]:
             limiter = self.engine.limiter(spec)
@@ -254,16 +255,28 @@ class JobRun:
             return RatingOutcome(criterion.id, None, str(exc), spec.model)
         return RatingOutcome(criterion.id, verdict, None, spec.model)
 
+    async def _evaluate(self, sample: Sample, criterion: CriterionRef) -> RatingOutcome | None:
+        """An evaluator criterion: computed in an evaluator process, no model call."""
+        assert criterion.evaluator is not None
+        if self._must_stop():
+            return None
+        try:
+            result = await self.engine.evaluators.evaluate(criterion.evaluator, criterion.params or {}, sample)
+        except EvaluationFailed as exc:
+            return RatingOutcome(criterion.id, error=str(exc))
+        return RatingOutcome(criterion.id, evaluation=result)
+
+    def _rate_one(
+        self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str
+    ) -> Awaitable[RatingOutcome | None]:
+        if criterion.evaluator is not None:
+            return self._evaluate(sample, criterion)
+        return self._judge(spec, sample, criterion, mode)
+
     async def _rate(
-        self,
-        response_id: int,
-        text: str,
-        criteria: list[CriterionRef],
-        values: dict[str, Any],
-        spec: ModelSpec,
-        mode: str,
+        self, response_id: int, sample: Sample, criteria: list[CriterionRef], spec: ModelSpec, mode: str
     ) -> None:
-        outcomes = await asyncio.gather(*(self._judge(spec, text, c, values, mode) for c in criteria))
+        outcomes = await asyncio.gather(*(self._rate_one(spec, sample, c, mode) for c in criteria))
         stored = [o for o in outcomes if o is not None]
         await self.engine.write(execution.store_ratings, response_id, stored, len(stored) == len(criteria))
 
@@ -287,9 +300,8 @@ class JobRun:
             )
         elif work.response_failed or work.rated:
             return
-        await self._rate(
-            work.response_id, work.response_text or "", work.missing_criteria, work.values, plan.judge, plan.rating_mode
-        )
+        sample = Sample(work.prompt_messages, work.response_text or "", work.values)
+        await self._rate(work.response_id, sample, work.missing_criteria, plan.judge, plan.rating_mode)
 
     async def _response_item(self, item: dict[str, Any]) -> None:
         target = await self.engine.db(execution.batch_response_target, self.job_id, item, self.settings)
@@ -306,7 +318,7 @@ class JobRun:
         if target is None:
             await self.engine.db(execution.count_failed, self.job_id)
             return
-        await self._rate(response_id, target.text, list(target.criteria), target.values, target.spec, target.mode)
+        await self._rate(response_id, target.sample, list(target.criteria), target.spec, target.mode)
 
 
 def _plan(session: Any, job_id: str, settings: Any) -> ExperimentPlan:

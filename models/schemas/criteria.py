@@ -1,14 +1,30 @@
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Any
+
+from pydantic import AliasChoices, Field, model_validator
 
 from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
 from models.schemas.templates import PromptTemplateOut
+
+EVALUATOR_DOC = (
+    "Assay extension: the name of an installed evaluator that computes this criterion instead of the LLM judge "
+    "(built-in: exact_match, contains, regex, valid_json, json_schema, length, numeric, rouge_l; others are "
+    "plugins in the `assay.evaluators` entry-point group). Null or absent: the LLM judge answers criterion_str. "
+    "An unknown name is refused with a 422."
+)
+PARAMS_DOC = (
+    'Assay extension: the parameters of the evaluator, for example {"pattern": "^\\\\d+$"} for regex; checked '
+    "against the evaluator's own model when the criterion is created (a 422 names each bad field). "
+    "Only with evaluator."
+)
 
 
 class CriterionIn(RequestModel):
     criterion_str: str = Field(min_length=1, max_length=10_000)
     label: str | None = None
+    evaluator: str | None = Field(default=None, min_length=1, max_length=200, description=EVALUATOR_DOC)
+    params: dict[str, Any] | None = Field(default=None, description=PARAMS_DOC)
 
 
 class CriterionSetCreate(RequestModel):
@@ -60,6 +76,14 @@ class CriterionOut(WireModel):
     label: str | None = None
     prompt_template: PromptTemplateOut | None = None
     template_variables: None = None
+    evaluator: str | None = Field(
+        default=None, description="Assay extension: the evaluator computing this criterion; null for the LLM judge"
+    )
+    params: dict[str, Any] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("evaluator_params", "params"),
+        description="Assay extension: the evaluator's parameters, defaults filled in; null for the LLM judge",
+    )
     created_at: UtcDatetime
 
 
