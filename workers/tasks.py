@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
@@ -9,12 +10,17 @@ from celery.signals import worker_process_init
 
 from workers.app import RUN_JOB
 
+# One line per model call at INFO costs CPU on the hot path and buries the worker's own log.
+QUIET_LOGGERS = ("httpx", "httpx2", "openai", "aiohttp.access")
+
 
 @worker_process_init.connect
 def start_engine(**_: Any) -> None:
     """Start each pool process's engine at once, so it scouts for work even before any message."""
     from workers.engine import engine
 
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     engine()
 
 
