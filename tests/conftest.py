@@ -94,9 +94,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def fake_llm() -> Iterator[FakeLLM]:
-    """One fake OpenAI-compatible server for the API tests (the platform default model and judge)."""
+    """One fake OpenAI-compatible server for the whole run (the API tests' default model and judge too)."""
     with FakeLLM() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake(fake_llm: FakeLLM) -> FakeLLM:
+    """The shared fake server with the default config and zeroed counters."""
+    fake_llm.configure()
+    fake_llm.reset()
+    return fake_llm
 
 
 @pytest.fixture

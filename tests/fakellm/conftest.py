@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,20 +20,6 @@ from fakellm import FakeLLM  # noqa: E402
 
 T = TypeVar("T")
 Scenario = Callable[[openai.AsyncOpenAI], Awaitable[T]]
-
-
-@pytest.fixture(scope="session")
-def fake_server() -> Iterator[FakeLLM]:
-    with FakeLLM() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server: FakeLLM) -> FakeLLM:
-    """The shared server with the default config and zeroed counters."""
-    fake_server.configure()
-    fake_server.reset()
-    return fake_server
 
 
 def make_client(base_url: str, timeout: float = 30.0) -> openai.AsyncOpenAI:

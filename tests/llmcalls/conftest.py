@@ -20,20 +20,6 @@ T = TypeVar("T")
 REDIS_URL = os.environ.get("ASSAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-@pytest.fixture(scope="session")
-def fake_server() -> Iterator[FakeLLM]:
-    with FakeLLM() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server: FakeLLM) -> FakeLLM:
-    """The shared fake server with the default config and zeroed counters."""
-    fake_server.configure()
-    fake_server.reset()
-    return fake_server
-
-
 def settled_statuses(fake: FakeLLM, timeout: float = 5.0) -> list[int]:
     """The status of every logged request, once none is still in flight (a hang-up takes a moment)."""
     deadline = time.monotonic() + timeout
