@@ -202,7 +202,9 @@ class JobRun:
     ) -> tuple[ChatResult | None, str | None]:
         if not self._proven.is_set():
             async with self._probe:
-                return await self._generate_once(spec, messages, epoch)
+                # Waiters queued before the first success must not keep taking turns after it.
+                if not self._proven.is_set():
+                    return await self._generate_once(spec, messages, epoch)
         return await self._generate_once(spec, messages, epoch)
 
     async def _generate_once(

@@ -61,6 +61,17 @@ def test_max_connections_holds_across_three_workers(stack: Stack, project: tuple
     assert _max_overlap(limited) <= 4
 
 
+def test_after_the_first_success_generations_use_every_connection(stack: Stack, project: tuple[int, str]) -> None:
+    # Slow start sends one generation until one succeeds; the items queued behind it must then all go at once.
+    stack.fake.configure({"latency_ms": 150})
+    client = Client(base_url=stack.base_url, api_key=project[1])
+    config = _config(client, stack, "fake-eight", max_connections=8)
+    _experiment(client, 40, ["Ok?"], config, "Wide")
+    generations = [r for r in stack.fake.requests() if r["model"] == "fake-eight" and r["kind"] == "generate"]
+    assert len(generations) == 40
+    assert _max_overlap(generations) >= 6
+
+
 def test_transient_faults_are_retried_until_every_item_is_done(stack: Stack, project: tuple[int, str]) -> None:
     faults = {"429": 0.1, "500": 0.1, "hang": 0.1}
     # On top of 30% random faults, the first three requests (the run's first generation, which goes alone)
