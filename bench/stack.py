@@ -23,10 +23,15 @@ REDIS_URL = os.environ.get("ASSAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def _fresh_database(name: str) -> str:
+    _drop_database(name)
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -41,6 +46,7 @@ class BenchStack:
     worker_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     base_url: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    database: str = field(default_factory=lambda: f"assay_bench_{os.getpid()}")
 
     def start(self) -> BenchStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +55,7 @@ class BenchStack:
         self.env = {
             **os.environ,
             "REDIS_URL": REDIS_URL,
-            "DATABASE_URL": _fresh_database("assay_bench"),
+            "DATABASE_URL": _fresh_database(self.database),
             "ASSAY_LLM_BASE_URL": self.fake.base_url,
             "ASSAY_LLM_MODEL": "fake-model",
             "OPENAI_API_KEY": "sk-bench",
@@ -124,6 +130,7 @@ class BenchStack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.fake.close()
+        _drop_database(self.database)
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
