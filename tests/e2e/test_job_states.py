@@ -34,6 +34,7 @@ def _setup(client: Client, n: int) -> tuple[object, object, object]:
 
 
 def test_timeout_ends_sync_run_and_stream_shows_it(stack: Stack, project: tuple[int, str]) -> None:
+    stack.fake.configure({"latency_ms": 2000})  # a generation and a rating take longer than the 3 s limit
     client = Client(base_url=stack.base_url, api_key=project[1])
     template, collection, criterion_set = _setup(client, 30)
     started = time.monotonic()
