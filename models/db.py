@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,6 +77,16 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_ignoring_conflicts(session: Session, model: Any, *unique: str) -> Insert:
+    """A Core INSERT into `model`'s table that skips rows clashing on the `unique` columns.
+
+    One statement instead of a savepoint around an ORM insert: what the workers need when a worker
+    that took over a chunk may have stored the same row a moment earlier.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model.__table__).on_conflict_do_nothing(index_elements=list(unique))
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

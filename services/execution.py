@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from llmcalls.calls import ChatResult, ModelSpec
 from llmcalls.judge import Verdict
+from models.db import insert_ignoring_conflicts
 from models.orm import (
     Criterion,
     CriterionSet,
@@ -208,8 +208,8 @@ def store_response(
 ) -> int | None:
     """Replace any older response of (entry, epoch) with this job's; None if this job already has one.
 
-    Two statements, so a result is durable within moments of its answer (the ratings of a replaced
-    response go with it through the foreign key's ON DELETE CASCADE).
+    Two Core statements, so a result is durable within moments of its answer at little cost (the
+    ratings of a replaced response go with it through the foreign key's ON DELETE CASCADE).
     """
     session.execute(
         delete(PromptResponse).where(
@@ -219,26 +219,23 @@ def store_response(
             or_(PromptResponse.job_id.is_(None), PromptResponse.job_id != plan.job_id),
         )
     )
-    response = PromptResponse(
-        project_id=plan.project_id,
-        experiment_id=plan.experiment_id,
-        prompt_id=item.prompt_id,
-        entry_id=item.entry_id,
-        epoch=item.epoch,
-        job_id=plan.job_id,
-        llm_config_id=plan.llm_config_id,
-        llm_model_name=plan.generation.model,
-        messages=[result.message] if result else [],
-        error=error,
-        rated_at=datetime.now(UTC) if error else None,
+    values = {
+        "project_id": plan.project_id,
+        "experiment_id": plan.experiment_id,
+        "prompt_id": item.prompt_id,
+        "entry_id": item.entry_id,
+        "epoch": item.epoch,
+        "job_id": plan.job_id,
+        "llm_config_id": plan.llm_config_id,
+        "llm_model_name": plan.generation.model,
+        "messages": [result.message] if result else [],
+        "error": error,
+        "rated_at": datetime.now(UTC) if error else None,
         **(_usage(result) if result else {}),
-    )
-    try:
-        with session.begin_nested():
-            session.add(response)
-    except IntegrityError:  # a worker that took over this chunk stored the same item first
-        return None
-    return response.id
+    }
+    # Nothing inserted: a worker that took over this chunk stored the same item first.
+    insert = insert_ignoring_conflicts(session, PromptResponse, "experiment_id", "entry_id", "epoch")
+    return session.execute(insert.values(values).returning(PromptResponse.id)).scalar()
 
 
 def _usage(result: ChatResult) -> dict[str, Any]:
@@ -266,28 +263,33 @@ class RatingOutcome:
 def store_ratings(session: Session, response_id: int, outcomes: list[RatingOutcome], complete: bool) -> None:
     """Write the ratings of one response (replacing those criteria's old ones) and mark it rated."""
     criterion_ids = [o.criterion_id for o in outcomes]
-    try:
-        with session.begin_nested():
-            stale = delete(Rating).where(Rating.response_id == response_id, Rating.criterion_id.in_(criterion_ids))
-            session.execute(stale)
-            session.add_all(_rating_row(response_id, o) for o in outcomes)
-    except IntegrityError:  # written at the same moment by a worker that took over the chunk; its ratings stand
-        return
+    session.execute(delete(Rating).where(Rating.response_id == response_id, Rating.criterion_id.in_(criterion_ids)))
+    # A rating stored at the same moment by a worker that took over the chunk stands.
+    insert = insert_ignoring_conflicts(session, Rating, "response_id", "criterion_id")
+    if outcomes:
+        session.execute(insert, [_rating_row(response_id, o) for o in outcomes])
     if complete:
         session.execute(
             update(PromptResponse).where(PromptResponse.id == response_id).values(rated_at=datetime.now(UTC))
         )
-    session.flush()
 
 
-def _rating_row(response_id: int, outcome: RatingOutcome) -> Rating:
-    return Rating(
-        response_id=response_id,
-        criterion_id=outcome.criterion_id,
-        error=outcome.error,
-        llm_model_name=outcome.model,
+_RATING_COLUMNS = dict.fromkeys(
+    ("rating", "reasoning", "score", "duration_seconds", "input_tokens", "output_tokens")
+    + ("input_cost_usd", "output_cost_usd")
+)
+
+
+def _rating_row(response_id: int, outcome: RatingOutcome) -> dict[str, Any]:
+    # Every row carries every column: one multi-row INSERT needs the same keys in each.
+    return {
+        **_RATING_COLUMNS,
+        "response_id": response_id,
+        "criterion_id": outcome.criterion_id,
+        "error": outcome.error,
+        "llm_model_name": outcome.model,
         **_verdict_columns(outcome),
-    )
+    }
 
 
 def _verdict_columns(outcome: RatingOutcome) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from models.db import insert_ignoring_conflicts
 from models.orm import Entry, Experiment, Prompt, PromptResponse, PromptTemplate, Rating
 from models.schemas.responses import CreatePromptResponse, ResponsesQuery
 from services import templates
@@ -67,16 +68,20 @@ def prompt_for(session: Session, template: PromptTemplate | None, entry: Entry) 
 def prompts_for(session: Session, template: PromptTemplate | None, entries: list[Entry]) -> dict[int, Prompt]:
     """The rendered prompts of many entries at once (created where missing), by entry id."""
     template_id = template.id if template else None
-    found = {
-        p.entry_id: p
-        for p in session.scalars(
-            select(Prompt).where(Prompt.prompt_template_id == template_id, Prompt.entry_id.in_([e.id for e in entries]))
-        )
-    }
-    for entry in entries:
-        if entry.id not in found:
-            found[entry.id] = prompt_for(session, template, entry)
-    return found
+    entry_ids = [e.id for e in entries]
+    stored = select(Prompt).where(Prompt.prompt_template_id == template_id, Prompt.entry_id.in_(entry_ids))
+    found = {p.entry_id: p for p in session.scalars(stored)}
+    missing = [e for e in entries if e.id not in found]
+    if template is None or not missing:
+        return found | {e.id: prompt_for(session, template, e) for e in missing}
+    # One statement for the chunk; experiments sharing the template may store some at the same moment.
+    render = templates.render_messages
+    rows = [
+        {"prompt_template_id": template_id, "entry_id": e.id, "messages": render(template.messages, e.input_values)}
+        for e in missing
+    ]
+    session.execute(insert_ignoring_conflicts(session, Prompt, "prompt_template_id", "entry_id"), rows)
+    return {p.entry_id: p for p in session.scalars(stored)}
 
 
 def check_response_messages(messages: list[dict[str, Any]], where: str = "body.messages") -> None:

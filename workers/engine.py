@@ -93,8 +93,8 @@ class Engine:
             return fn(session, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Like `db` for results: writes waiting at the same moment share one transaction (each in its own
-        savepoint), so a result is stored within one commit of its answer and a crash loses little."""
+        """Like `db` for results: writes waiting at the same moment share one transaction, so a result is
+        stored within one commit of its answer and a crash loses little."""
         future: asyncio.Future[Any] = self.loop.create_future()
         self._writes.append((fn, args, future))
         if self._writer is None or self._writer.done():
@@ -113,6 +113,15 @@ class Engine:
                     future.set_result(value) if ok else future.set_exception(value)
 
     def _write_batch(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[tuple[bool, Any]]:
+        # The whole batch in one transaction; only when a write fails (its experiment was deleted, say)
+        # is it done again with a savepoint per write, so one bad write never costs the others.
+        try:
+            with self.database.session() as session:
+                return [(True, fn(session, *args)) for fn, args, _ in batch]
+        except Exception:
+            return self._write_each(batch)
+
+    def _write_each(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         with self.database.session() as session:
             for fn, args, _ in batch:
