@@ -89,6 +89,7 @@ class FakeLLMServer:
         parsed = _parse(await request.read())
         model = parsed.model if isinstance(parsed, ChatRequest) else ""
         record, generation = self._begin(model, parsed.kind if isinstance(parsed, ChatRequest) else "generate")
+        record["api_key"] = request.headers.get("Authorization", "").removeprefix("Bearer ")
         try:
             response = await self._answer(request, parsed, record)
         except asyncio.CancelledError:

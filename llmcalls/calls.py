@@ -152,15 +152,23 @@ async def _attempt(
     client: AsyncOpenAI, params: dict[str, Any], limiter: Limiter | None, seconds_left: float
 ) -> ChatCompletion:
     if limiter is None:
-        return _checked(await client.chat.completions.create(**params))
+        return _checked(await _create(client, params))
     async with limiter.slot(timeout=seconds_left):
         try:
-            completion = await client.chat.completions.create(**params)
+            completion = await _create(client, params)
         except openai.RateLimitError:
             await limiter.on_rate_limit()
             raise
     await limiter.on_success()
     return _checked(completion)
+
+
+async def _create(client: AsyncOpenAI, params: dict[str, Any]) -> ChatCompletion:
+    # The request `chat.completions.create` makes, without its walk over the typed parameters on every
+    # call (about a third of the client's CPU time, measured): ours are plain JSON already.
+    body = {name: value for name, value in params.items() if name != "timeout"}
+    options = {"timeout": params["timeout"]}
+    return await client.post("/chat/completions", body=body, options=options, cast_to=ChatCompletion)
 
 
 def _checked(completion: ChatCompletion) -> ChatCompletion:

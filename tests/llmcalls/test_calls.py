@@ -37,6 +37,12 @@ def test_chat_returns_content_tokens_and_cost(fake: FakeLLM, spec: Spec, run: Ru
     assert fake.stats()["calls"] == 1
 
 
+def test_the_api_key_is_sent_as_a_bearer_token(fake: FakeLLM, spec: Spec, run: Run) -> None:
+    run(chat(spec(api_key="sk-right-one"), HELLO))
+
+    assert fake.requests()[-1]["api_key"] == "sk-right-one"
+
+
 def test_system_message_is_prepended(spec: Spec, run: Run) -> None:
     model = spec(system_message="Answer in three short words")
 
