@@ -33,7 +33,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: leases, adaptive; ARGV: member, ttl_ms, limit
+# KEYS: leases, adaptive; ARGV: member, ttl_ms, limit. Returns 0 (all taken), 1, or 2 (taken while
+# the effective limit is cut, so successes must be counted towards its recovery).
 _ACQUIRE = (
     _NOW_MS
     + """
@@ -44,18 +45,25 @@ if effective and effective < limit then limit = math.max(effective, 1) end
 if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
+if limit < tonumber(ARGV[3]) then return 2 end
 return 1
 """
 )
 
-# KEYS: leases; ARGV: member, ttl_ms. Returns 0 if the lease already expired (it is not re-added).
+# KEYS: leases; ARGV: ttl_ms, members... Returns the members whose lease had already expired (not re-added).
 _RENEW = (
     _NOW_MS
     + """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
-return 1
+local expired = {}
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i])
+  else
+    table.insert(expired, ARGV[i])
+  end
+end
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[1]))
+return expired
 """
 )
 
@@ -149,19 +157,24 @@ class RedisLimiter:
         # a local release wakes the head at once instead of after its poll interval.
         self._queue = asyncio.Lock()
         self._freed = asyncio.Event()
+        # This process's leases, renewed together by one task rather than a task per call.
+        self._held: set[str] = set()
+        self._renewer: asyncio.Task[None] | None = None
+        self._cut = False
 
     @asynccontextmanager
     async def slot(self, timeout: float | None = None) -> AsyncIterator[None]:
         """Hold a slot, polling with jitter while all are taken; ``TimeoutError`` after ``timeout``."""
         member = await self._wait_for_lease(timeout)
-        renewer = asyncio.create_task(self._keep_renewing(member))
+        self._held.add(member)
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._keep_renewing())
         try:
             yield
         finally:
-            renewer.cancel()
-            await self._release(member)  # first: a renewal never re-adds a released lease
+            self._held.discard(member)  # first: a renewal never re-adds a released lease
+            await self._release(member)
             self._freed.set()
-            await asyncio.wait([renewer])
 
     async def _wait_for_lease(self, timeout: float | None) -> str:
         member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
@@ -204,19 +217,24 @@ class RedisLimiter:
 
     async def _try_acquire(self, member: str) -> bool:
         keys = [self._leases_key, self._adaptive_key]
-        return bool(await self._scripts["acquire"](keys=keys, args=[member, self._ttl_ms, self.limit]))
+        acquired = await self._scripts["acquire"](keys=keys, args=[member, self._ttl_ms, self.limit])
+        if acquired:
+            self._cut = acquired == 2
+        return bool(acquired)
 
-    async def _keep_renewing(self, member: str) -> None:
-        while True:
+    async def _keep_renewing(self) -> None:
+        while self._held:
             await asyncio.sleep(self.lease_ttl / 3)
-            try:
-                renewed = await self._scripts["renew"](keys=[self._leases_key], args=[member, self._ttl_ms])
-            except RedisError as exc:
-                log.warning("could not renew lease %s on %s: %s", member, self._leases_key, exc)
+            held = list(self._held)
+            if not held:
                 continue
-            if not renewed:
+            try:
+                expired = await self._scripts["renew"](keys=[self._leases_key], args=[self._ttl_ms, *held])
+            except RedisError as exc:
+                log.warning("could not renew %d lease(s) on %s: %s", len(held), self._leases_key, exc)
+                continue
+            for member in expired:
                 log.warning("lease %s on %s expired before it was renewed", member, self._leases_key)
-                return
 
     async def _release(self, member: str) -> None:
         # Shielded so a cancellation arriving now cannot leave the slot held until its lease expires.
@@ -243,6 +261,8 @@ class RedisLimiter:
 
     async def on_success(self) -> None:
         """Count a success; every ``recover_after`` of them raise the shared effective limit by one."""
+        if not self._cut:  # the last acquire saw the full limit: nothing to recover, no round trip
+            return
         args = [self.limit, self._recover_after, self._state_ttl_ms]
         await self._scripts["success"](keys=[self._adaptive_key], args=args)
 
@@ -251,7 +271,9 @@ class RedisLimiter:
         await self._redis.delete(self._leases_key, self._adaptive_key)
 
     async def aclose(self) -> None:
-        """Close the Redis client if this limiter created it from a URL."""
+        """Stop renewing and close the Redis client if this limiter created it from a URL."""
+        if self._renewer is not None:
+            self._renewer.cancel()
         if self._owns_redis:
             await self._redis.aclose()
 
