@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, delete, or_, select, update
+from sqlalchemy.orm import Session, lazyload
 
 from llmcalls.calls import ChatResult, ModelSpec
 from llmcalls.judge import Verdict
@@ -66,7 +66,7 @@ class ExperimentPlan:
 
 @dataclass
 class ItemWork:
-    """One (entry, epoch) of an experiment and what is already stored for it by this job."""
+    """One (entry, epoch) of an experiment and what is already stored for it."""
 
     entry_id: int
     epoch: int
@@ -78,6 +78,8 @@ class ItemWork:
     rated: bool = False
     missing_criteria: list[CriterionRef] = field(default_factory=list)
     prompt_id: int | None = None
+    # An earlier run of the experiment answered this (entry, epoch): storing must replace it.
+    replaces: bool = False
 
 
 DEFAULT_JUDGE = "default"
@@ -162,15 +164,12 @@ def experiment_plan(session: Session, job: Job, settings: Settings) -> Experimen
 
 
 def load_items(session: Session, plan: ExperimentPlan, items: list[list[int]]) -> list[ItemWork]:
-    """The chunk's items with their rendered prompts, and what this job already stored for them."""
+    """The chunk's items with their rendered prompts, and what is already stored for them."""
     entry_ids = {entry_id for entry_id, _ in items}
-    entries = {e.id: e for e in session.scalars(select(Entry).where(Entry.id.in_(entry_ids)))}
-    stored = {
-        (r.entry_id, r.epoch): r
-        for r in session.scalars(
-            select(PromptResponse).where(PromptResponse.job_id == plan.job_id, PromptResponse.entry_id.in_(entry_ids))
-        )
-    }
+    # lazyload: an entry's joined collection would count that collection's entries for every row.
+    query = select(Entry).where(Entry.id.in_(entry_ids)).options(lazyload("*"))
+    entries = {e.id: e for e in session.scalars(query)}
+    stored = _stored_responses(session, plan, entry_ids)
     template = session.get(PromptTemplate, plan.template["id"]) if plan.template else None
     prompts = responses_service.prompts_for(session, template, list(entries.values()))
     work = []
@@ -180,20 +179,32 @@ def load_items(session: Session, plan: ExperimentPlan, items: list[list[int]]) -
             continue  # deleted since the job started: nothing to generate
         prompt = prompts[entry_id]
         item = ItemWork(entry_id, epoch, entry.input_values, prompt.messages, prompt_id=prompt.id)
-        _attach_stored(item, stored.get((entry_id, epoch)), plan.criteria)
+        _attach_stored(session, item, plan, stored.get((entry_id, epoch)))
         work.append(item)
     return work
 
 
-def _attach_stored(item: ItemWork, response: PromptResponse | None, criteria: tuple[CriterionRef, ...]) -> None:
+def _stored_responses(session: Session, plan: ExperimentPlan, entry_ids: set[int]) -> dict[tuple[int, int], Row]:
+    table = PromptResponse.__table__
+    columns = (table.c.id, table.c.entry_id, table.c.epoch, table.c.job_id, table.c.error, table.c.messages)
+    query = select(*columns, table.c.rated_at).where(
+        table.c.experiment_id == plan.experiment_id, table.c.entry_id.in_(entry_ids)
+    )
+    return {(row.entry_id, row.epoch): row for row in session.execute(query)}
+
+
+def _attach_stored(session: Session, item: ItemWork, plan: ExperimentPlan, response: Row | None) -> None:
     if response is None:
+        return
+    if response.job_id != plan.job_id:
+        item.replaces = True  # an earlier run's answer: this job's replaces it
         return
     item.response_id = response.id
     item.response_failed = response.error is not None
     item.response_text = response_text(response.messages)
     item.rated = response.rated_at is not None
-    done = {r.criterion_id for r in response.ratings}
-    item.missing_criteria = [c for c in criteria if c.id not in done]
+    done = set(session.scalars(select(Rating.criterion_id).where(Rating.response_id == response.id)))
+    item.missing_criteria = [c for c in plan.criteria if c.id not in done]
 
 
 def response_text(messages: list[dict[str, Any]]) -> str:
@@ -206,19 +217,21 @@ def response_text(messages: list[dict[str, Any]]) -> str:
 def store_response(
     session: Session, plan: ExperimentPlan, item: ItemWork, result: ChatResult | None, error: str | None
 ) -> int | None:
-    """Replace any older response of (entry, epoch) with this job's; None if this job already has one.
+    """Store this job's response of (entry, epoch), replacing an earlier run's; None if this job already has one.
 
-    Two Core statements, so a result is durable within moments of its answer at little cost (the
-    ratings of a replaced response go with it through the foreign key's ON DELETE CASCADE).
+    One or two Core statements, so a result is durable within moments of its answer at little cost
+    (the ratings of a replaced response go with it through the foreign key's ON DELETE CASCADE).
     """
-    session.execute(
-        delete(PromptResponse).where(
-            PromptResponse.experiment_id == plan.experiment_id,
-            PromptResponse.entry_id == item.entry_id,
-            PromptResponse.epoch == item.epoch,
-            or_(PromptResponse.job_id.is_(None), PromptResponse.job_id != plan.job_id),
+    table = PromptResponse.__table__
+    if item.replaces:
+        session.execute(
+            delete(table).where(
+                table.c.experiment_id == plan.experiment_id,
+                table.c.entry_id == item.entry_id,
+                table.c.epoch == item.epoch,
+                or_(table.c.job_id.is_(None), table.c.job_id != plan.job_id),
+            )
         )
-    )
     values = {
         "project_id": plan.project_id,
         "experiment_id": plan.experiment_id,
@@ -235,7 +248,7 @@ def store_response(
     }
     # Nothing inserted: a worker that took over this chunk stored the same item first.
     insert = insert_ignoring_conflicts(session, PromptResponse, "experiment_id", "entry_id", "epoch")
-    return session.execute(insert.values(values).returning(PromptResponse.id)).scalar()
+    return session.execute(insert.values(values).returning(table.c.id)).scalar()
 
 
 def _usage(result: ChatResult) -> dict[str, Any]:
@@ -260,18 +273,24 @@ class RatingOutcome:
     evaluation: EvalResult | None = None
 
 
-def store_ratings(session: Session, response_id: int, outcomes: list[RatingOutcome], complete: bool) -> None:
-    """Write the ratings of one response (replacing those criteria's old ones) and mark it rated."""
-    criterion_ids = [o.criterion_id for o in outcomes]
-    session.execute(delete(Rating).where(Rating.response_id == response_id, Rating.criterion_id.in_(criterion_ids)))
+def store_ratings(
+    session: Session, response_id: int, outcomes: list[RatingOutcome], complete: bool, fresh: bool = False
+) -> None:
+    """Write the ratings of one response and mark it rated; a `fresh` response (just stored by this
+    job) has no older ratings of those criteria to replace."""
+    ratings = Rating.__table__
+    if not fresh:
+        criterion_ids = [o.criterion_id for o in outcomes]
+        session.execute(
+            delete(ratings).where(ratings.c.response_id == response_id, ratings.c.criterion_id.in_(criterion_ids))
+        )
     # A rating stored at the same moment by a worker that took over the chunk stands.
-    insert = insert_ignoring_conflicts(session, Rating, "response_id", "criterion_id")
     if outcomes:
+        insert = insert_ignoring_conflicts(session, Rating, "response_id", "criterion_id")
         session.execute(insert, [_rating_row(response_id, o) for o in outcomes])
     if complete:
-        session.execute(
-            update(PromptResponse).where(PromptResponse.id == response_id).values(rated_at=datetime.now(UTC))
-        )
+        responses = PromptResponse.__table__
+        session.execute(update(responses).where(responses.c.id == response_id).values(rated_at=datetime.now(UTC)))
 
 
 _RATING_COLUMNS = dict.fromkeys(

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from models.db import insert_ignoring_conflicts
 from models.orm import Entry, Experiment, Prompt, PromptResponse, PromptTemplate, Rating
@@ -69,7 +69,11 @@ def prompts_for(session: Session, template: PromptTemplate | None, entries: list
     """The rendered prompts of many entries at once (created where missing), by entry id."""
     template_id = template.id if template else None
     entry_ids = [e.id for e in entries]
-    stored = select(Prompt).where(Prompt.prompt_template_id == template_id, Prompt.entry_id.in_(entry_ids))
+    stored = (
+        select(Prompt)
+        .where(Prompt.prompt_template_id == template_id, Prompt.entry_id.in_(entry_ids))
+        .options(lazyload("*"))  # the joined entry and template are not needed here
+    )
     found = {p.entry_id: p for p in session.scalars(stored)}
     missing = [e for e in entries if e.id not in found]
     if template is None or not missing:

@@ -276,18 +276,26 @@ class JobRun:
         return self._judge(spec, sample, criterion, mode)
 
     async def _rate(
-        self, response_id: int, sample: Sample, criteria: list[CriterionRef], spec: ModelSpec, mode: str
+        self,
+        response_id: int,
+        sample: Sample,
+        criteria: list[CriterionRef],
+        spec: ModelSpec,
+        mode: str,
+        fresh: bool = False,
     ) -> None:
         outcomes = await asyncio.gather(*(self._rate_one(spec, sample, c, mode) for c in criteria))
         stored = [o for o in outcomes if o is not None]
-        await self.engine.write(execution.store_ratings, response_id, stored, len(stored) == len(criteria))
+        complete = len(stored) == len(criteria)
+        await self.engine.write(execution.store_ratings, response_id, stored, complete, fresh)
 
     # -- item kinds --------------------------------------------------------------------------------
 
     async def _experiment_item(self, work: ItemWork) -> None:
         plan = self.plan
         assert plan is not None
-        if work.response_id is None:
+        fresh = work.response_id is None
+        if fresh:
             try:
                 result, error = await self._generate(plan.generation, work.prompt_messages, work.epoch)
             except Cancelled:
@@ -303,7 +311,7 @@ class JobRun:
         elif work.response_failed or work.rated:
             return
         sample = Sample(work.prompt_messages, work.response_text or "", work.values)
-        await self._rate(work.response_id, sample, work.missing_criteria, plan.judge, plan.rating_mode)
+        await self._rate(work.response_id, sample, work.missing_criteria, plan.judge, plan.rating_mode, fresh)
 
     async def _response_item(self, item: dict[str, Any]) -> None:
         target = await self.engine.db(execution.batch_response_target, self.job_id, item, self.settings)
