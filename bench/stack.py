@@ -106,6 +106,13 @@ class BenchStack:
         project_id = int(out.split()[1])
         return project_id, out.strip().rsplit(" ", 1)[-1]
 
+    def job_start_latency(self, job_id: str) -> float | None:
+        """Seconds from the job row's creation (inside the submitting request) to STARTED, from the job table."""
+        url = self.env["DATABASE_URL"]
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT created_at, started_at FROM jobs WHERE id = %s", (job_id,)).fetchone()
+        return None if row is None or row[1] is None else (row[1] - row[0]).total_seconds()
+
     def worker_processes(self) -> list[psutil.Process]:
         """Every process of every worker (the Celery parent and its pool children)."""
         found = []
