@@ -44,10 +44,12 @@ def _headers(response: BaseResponse) -> BaseResponse:
 
 def _service_error(exc: ServiceError) -> BaseResponse | tuple[str, int]:
     """A refused action goes back to its page with the reason; a page that cannot be shown says why."""
+    experiment_id = (request.view_args or {}).get("experiment_id")
     if request.method == "POST" and wants_page():
         flash(exc.detail, "error")
-        back = request.referrer or ""
-        return redirect(back if back.startswith(request.host_url + "studio/") else url_for("studio.index"), 303)
+        if experiment_id is not None and exc.status != 404:
+            return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id), 303)
+        return redirect(url_for("studio.experiments_list"), 303)
     return render_template("studio/error.html", status=exc.status, message=exc.detail), exc.status
 
 
