@@ -211,7 +211,10 @@ def criterion_sets() -> str:
 
 
 def wants_page() -> bool:
-    return request.headers.get(FRAGMENT_HEADER) != "1" and "text/event-stream" not in request.accept_mimetypes
+    """A browser navigation (not the script's fetch of a fragment, nor an EventSource)."""
+    # Not `in request.accept_mimetypes`: a browser's `*/*` would match it.
+    streaming = "text/event-stream" in request.headers.get("Accept", "")
+    return request.headers.get(FRAGMENT_HEADER) != "1" and not streaming
 
 
 def guard() -> BaseResponse | tuple[str, int] | None:
