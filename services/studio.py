@@ -10,10 +10,21 @@ from typing import Any, Literal
 from sqlalchemy import Float, Select, String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from models.orm import Criterion, CriterionSet, Entry, Experiment, Job, PromptResponse, PromptTemplate, Rating
-from services import jobs, results
+from models.orm import (
+    Collection,
+    Criterion,
+    CriterionSet,
+    Entry,
+    Experiment,
+    Job,
+    PromptResponse,
+    PromptTemplate,
+    Rating,
+)
+from services import collections, jobs, results
 from services.errors import Conflict, not_found, owned
 from services.pagination import Paged, paginate
+from services.states import TaskState
 
 ResponseFilter = Literal["all", "failed", "failing", "rating_errors", "passed"]
 ExperimentStatusFilter = Literal["all", "running", "SUCCESS", "FAILURE", "REVOKED", "TIMEOUT", "REJECTED", "never"]
@@ -115,17 +126,18 @@ def list_experiments(
     return Paged(items=items, count=count)
 
 
-def progress_of(session: Session, project_id: int, experiment_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """State and progress of the newest job of each given experiment (for the list's live column)."""
+def progress_of(session: Session, project_id: int, experiment_ids: list[int]) -> dict[str, Any]:
+    """The list's live column: the newest job of each given experiment; "STARTED" while any of them runs."""
     found = session.scalars(
         select(Experiment.id).where(Experiment.project_id == project_id, Experiment.id.in_(experiment_ids))
     )
-    out: dict[int, dict[str, Any]] = {}
+    progress: dict[int, dict[str, Any]] = {}
     for experiment_id in found:
         job = latest_job(session, experiment_id)
         if job is not None:
-            out[experiment_id] = {"status": job.status, **jobs.progress(session, job)}
-    return out
+            progress[experiment_id] = {"status": job.status, **jobs.progress(session, job)}
+    running = any(p["status"] in jobs.ACTIVE_STATES for p in progress.values())
+    return {"status": TaskState.STARTED if running else TaskState.SUCCESS, "experiments": progress}
 
 
 # ---- one experiment
@@ -448,9 +460,18 @@ def compare(session: Session, project_id: int, a_id: int, b_id: int, limit: int 
     )
 
 
-def experiment_choices(session: Session, project_id: int, limit: int = 500) -> list[tuple[int, str]]:
+@dataclass
+class ComparePage:
+    choices: list[tuple[int, str]]
+    result: Comparison | None
+
+
+def compare_page(session: Session, project_id: int, a_id: int | None, b_id: int | None) -> ComparePage:
+    """The experiments to choose from and, once both are chosen, their comparison."""
     stmt = select(Experiment.id, Experiment.name).where(Experiment.project_id == project_id)
-    return [(i, n) for i, n in session.execute(stmt.order_by(Experiment.id.desc()).limit(limit))]
+    choices = [(i, n) for i, n in session.execute(stmt.order_by(Experiment.id.desc()).limit(500))]
+    result = compare(session, project_id, a_id, b_id) if a_id and b_id else None
+    return ComparePage(choices, result)
 
 
 # ---- library pages: templates, collections, criterion sets
@@ -468,6 +489,17 @@ def templates_by_name(session: Session, project_id: int, limit: int = 500) -> di
     for template in session.scalars(stmt):
         grouped.setdefault(template.name, []).append(template)
     return grouped
+
+
+@dataclass
+class CollectionPage:
+    collection: Collection
+    entries: Paged[Entry]
+
+
+def collection_page(session: Session, project_id: int, collection_id: int, page: int, page_size: int) -> CollectionPage:
+    entries = collections.list_entries(session, project_id, collection_id, page, page_size)
+    return CollectionPage(collections.get(session, project_id, collection_id), entries)
 
 
 def criterion_sets(session: Session, project_id: int, page: int, page_size: int) -> Paged[CriterionSet]:

@@ -62,11 +62,8 @@ def index() -> BaseResponse:
 
 
 @bp.get("/login")
-def login_form() -> tuple[str, int]:
-    problem = studio_session.secret_problem(settings())
-    if problem:
-        return render_template("studio/login.html", problem=problem, next=""), 503
-    return render_template("studio/login.html", next=request.args.get("next", "")), 200
+def login_form() -> str:
+    return render_template("studio/login.html", next=request.args.get("next", ""))
 
 
 @bp.post("/login")
@@ -103,9 +100,7 @@ def experiments_progress() -> Response:
     ids, owner = parse_query(ProgressForm).ids, project_id()
 
     def poll(session: Session) -> dict[str, Any]:
-        found = studio.progress_of(session, owner, ids)
-        running = any(p["status"] in ("PENDING", "STARTED") for p in found.values())
-        return {"status": "STARTED" if running else "SUCCESS", "experiments": found}
+        return studio.progress_of(session, owner, ids)
 
     db_session().close()
     return sse.stream(poll, STREAM_INTERVAL)
@@ -115,16 +110,21 @@ def experiments_progress() -> Response:
 def experiment_detail(experiment_id: int) -> str:
     form = parse_query(ResponsesForm)
     page = studio.experiment_page(db_session(), project_id(), experiment_id, form.filters(), page_size())
-    return render("experiment.html", view=page, summary=page.summary, responses=page.responses, form=form,
-                  page_size=page_size())  # fmt: skip
+    return render("experiment.html", summary=page.summary, responses=page.responses, form=form, page_size=page_size())
 
 
 @bp.get("/experiments/<int:experiment_id>/responses")
 def responses_table(experiment_id: int) -> str:
     form = parse_query(ResponsesForm)
     page = studio.experiment_page(db_session(), project_id(), experiment_id, form.filters(), page_size())
-    return render("responses.html", "_responses.html", summary=page.summary, responses=page.responses, form=form,
-                  page_size=page_size())  # fmt: skip
+    return render(
+        "responses.html",
+        "_responses.html",
+        summary=page.summary,
+        responses=page.responses,
+        form=form,
+        page_size=page_size(),
+    )
 
 
 @bp.get("/experiments/<int:experiment_id>/responses/<int:response_id>")
@@ -173,10 +173,8 @@ def download(experiment_id: int, fmt: export.ExportFormat) -> Response:
 @bp.get("/compare")
 def compare() -> str:
     form = parse_query(CompareForm)
-    session = db_session()
-    result = studio.compare(session, project_id(), form.a, form.b) if form.a and form.b else None
-    choices = studio.experiment_choices(session, project_id())
-    return render("compare.html", form=form, result=result, choices=choices)
+    page = studio.compare_page(db_session(), project_id(), form.a, form.b)
+    return render("compare.html", form=form, result=page.result, choices=page.choices)
 
 
 # ---- templates, collections, criterion sets
@@ -197,10 +195,8 @@ def collections_list() -> str:
 @bp.get("/collections/<int:collection_id>")
 def collection_detail(collection_id: int) -> str:
     form = parse_query(PageForm)
-    session = db_session()
-    collection = collections.get(session, project_id(), collection_id)
-    entries = collections.list_entries(session, project_id(), collection_id, form.page, page_size())
-    return render("collection.html", collection=collection, page=entries, form=form, page_size=page_size())
+    page = studio.collection_page(db_session(), project_id(), collection_id, form.page, page_size())
+    return render("collection.html", collection=page.collection, page=page.entries, form=form, page_size=page_size())
 
 
 @bp.get("/criterion-sets")

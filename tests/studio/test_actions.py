@@ -17,8 +17,9 @@ def events(body: str) -> list[dict]:
     return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
 
 
-def test_experiment_stream_needs_the_session_and_ends_with_the_job(studio_app: Flask, browser: Browser,
-                                                                   project: ProjectHandle) -> None:  # fmt: skip
+def test_experiment_stream_needs_the_session_and_ends_with_the_job(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
     seeded = seed(studio_app, project.id, "Streamed", 10)
     url = f"/studio/experiments/{seeded.experiment_id}/stream"
     anonymous = studio_app.test_client().get(url, headers={"Accept": "text/event-stream"})
@@ -39,7 +40,7 @@ def test_list_progress_stream(studio_app: Flask, browser: Browser, project: Proj
             "completed_responses": 4,
             "completed_ratings": 4,
             "total_responses": 4,
-        }  # fmt: skip
+        }
     }
 
 
@@ -64,8 +65,9 @@ def test_cancel_a_running_job(studio_app: Flask, browser: Browser, project: Proj
     assert "has no running generation" in browser.get(again.headers["Location"]).get_data(as_text=True)
 
 
-def test_retry_failed_starts_a_job_for_exactly_the_failures(studio_app: Flask, browser: Browser,
-                                                            project: ProjectHandle) -> None:  # fmt: skip
+def test_retry_failed_starts_a_job_for_exactly_the_failures(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
     seeded = seed(studio_app, project.id, "Retry", 100)
     page = browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)
     assert "Retry 2 failed" in page

@@ -21,8 +21,16 @@ def test_rest_csv_has_a_column_pair_per_criterion(studio_app: Flask, project: Pr
     assert f'filename="experiment-{seeded.experiment_id}.csv"' in res.headers["Content-Disposition"]
     table = list(csv.DictReader(io.StringIO(res.get_data(as_text=True))))
     assert len(table) == 100
-    assert list(table[0])[:8] == ["response_id", "entry_id", "epoch", "question", "prompt", "response", "error",
-                                  "Criterion 1? [verdict]"]  # fmt: skip
+    assert list(table[0])[:8] == [
+        "response_id",
+        "entry_id",
+        "epoch",
+        "question",
+        "prompt",
+        "response",
+        "error",
+        "Criterion 1? [verdict]",
+    ]
     first = table[0]
     assert first["question"] == "Question number 0?" and first["prompt"] == "user: Answer briefly: Question 0?"
     assert first["response"] == "Answer 0 to question 0." and first["Criterion 3? [reasoning]"] == "Reason 0/2"
@@ -31,8 +39,9 @@ def test_rest_csv_has_a_column_pair_per_criterion(studio_app: Flask, project: Pr
     assert {row["Criterion 2? [verdict]"] for row in table} == {"YES", "NO", "ERROR", ""}
 
 
-def test_rest_jsonl_nests_the_ratings_and_crosses_page_boundaries(studio_app: Flask, project: ProjectHandle,
-                                                                  monkeypatch: object) -> None:  # fmt: skip
+def test_rest_jsonl_nests_the_ratings_and_crosses_page_boundaries(
+    studio_app: Flask, project: ProjectHandle, monkeypatch: object
+) -> None:
     monkeypatch.setattr(export, "BATCH", 7)  # type: ignore[attr-defined]
     seeded = seed(studio_app, project.id, "Lines", 100)
     res = project.get(f"experiments/{seeded.experiment_id}/export?format=jsonl")
@@ -45,8 +54,9 @@ def test_rest_jsonl_nests_the_ratings_and_crosses_page_boundaries(studio_app: Fl
     assert any(r["error"] for r in records) and any(x["error"] for r in records for x in r["ratings"])
 
 
-def test_rest_export_checks_format_and_project(studio_app: Flask, project: ProjectHandle,
-                                               other_project: ProjectHandle) -> None:  # fmt: skip
+def test_rest_export_checks_format_and_project(
+    studio_app: Flask, project: ProjectHandle, other_project: ProjectHandle
+) -> None:
     seeded = seed(studio_app, project.id, "Mine", 3)
     assert project.get(f"experiments/{seeded.experiment_id}/export?format=xml").status_code == 422
     assert other_project.get(f"experiments/{seeded.experiment_id}/export").status_code == 404

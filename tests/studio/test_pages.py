@@ -18,8 +18,9 @@ def rows(html: str) -> int:
     return body.count("data-drawer")
 
 
-def test_experiment_list_shows_status_pass_rate_and_filters(studio_app: Flask, browser: Browser,
-                                                            project: ProjectHandle) -> None:  # fmt: skip
+def test_experiment_list_shows_status_pass_rate_and_filters(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
     seed(studio_app, project.id, "Alpha", 20)
     seed(studio_app, project.id, "Beta", 10)
     html = browser.get("/studio/experiments").get_data(as_text=True)
@@ -43,8 +44,9 @@ def test_experiment_page_summarises_and_paginates(studio_app: Flask, browser: Br
     assert re.search(r'<span class="n">120</span>', html)  # responses
     assert rows(html) == 5  # the test app's page size
     assert "120 in all · page 1 of 24" in html
-    page_24 = browser.get(f"/studio/experiments/{seeded.experiment_id}/responses?page=24",
-                          headers={"X-Studio-Fragment": "1"}).get_data(as_text=True)  # fmt: skip
+    page_24 = browser.get(
+        f"/studio/experiments/{seeded.experiment_id}/responses?page=24", headers={"X-Studio-Fragment": "1"}
+    ).get_data(as_text=True)
     assert "<html" not in page_24 and rows(page_24) == 5
 
 
@@ -52,8 +54,9 @@ def test_experiment_page_summarises_and_paginates(studio_app: Flask, browser: Br
     ("query", "expected"),
     [("status=failed", 2), ("status=all", 120), ("status=passed", None), ("status=failing", None)],
 )
-def test_response_filters(studio_app: Flask, browser: Browser, project: ProjectHandle, query: str,
-                          expected: int | None) -> None:  # fmt: skip
+def test_response_filters(
+    studio_app: Flask, browser: Browser, project: ProjectHandle, query: str, expected: int | None
+) -> None:
     seeded = seed(studio_app, project.id, "Filters", 120)
     html = browser.get(f"/studio/experiments/{seeded.experiment_id}?{query}").get_data(as_text=True)
     count = int(re.search(r"(\d+) in all", html).group(1))  # type: ignore[union-attr]
@@ -74,8 +77,9 @@ def test_failing_a_given_criterion(studio_app: Flask, browser: Browser, project:
     assert "1 in all" in text
 
 
-def test_drawer_shows_prompt_response_and_every_rating(studio_app: Flask, browser: Browser,
-                                                       project: ProjectHandle) -> None:  # fmt: skip
+def test_drawer_shows_prompt_response_and_every_rating(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
     seeded = seed(studio_app, project.id, "Drawer", 10)
     html = browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)
     link = re.search(r'href="(/studio/experiments/\d+/responses/\d+)" data-drawer', html).group(1)  # type: ignore[union-attr]
@@ -118,17 +122,22 @@ def test_another_projects_ids_are_404(studio_app: Flask, browser: Browser) -> No
     other = make_project(studio_app, "Other")
     seeded = seed(studio_app, other.id, "Theirs", 5)
     eid = seeded.experiment_id
-    for path in (f"/studio/experiments/{eid}", f"/studio/experiments/{eid}/responses",
-                 f"/studio/experiments/{eid}/export.csv", f"/studio/experiments/{eid}/stream",
-                 f"/studio/compare?a={eid}&b={eid + 1}"):  # fmt: skip
+    for path in (
+        f"/studio/experiments/{eid}",
+        f"/studio/experiments/{eid}/responses",
+        f"/studio/experiments/{eid}/export.csv",
+        f"/studio/experiments/{eid}/stream",
+        f"/studio/compare?a={eid}&b={eid + 1}",
+    ):
         assert browser.get(path).status_code == 404, path
     assert browser.post(f"/studio/experiments/{eid}/cancel").status_code == 303  # back with the reason
     assert "not found" in browser.get("/studio/experiments").get_data(as_text=True)
     assert "Theirs" not in browser.get("/studio/experiments").get_data(as_text=True)
 
 
-def test_experiment_page_query_count_does_not_grow_with_rows(studio_app: Flask, browser: Browser,
-                                                             project: ProjectHandle) -> None:  # fmt: skip
+def test_experiment_page_query_count_does_not_grow_with_rows(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
     small = seed(studio_app, project.id, "Small", 5)
     large = seed(studio_app, project.id, "Large", 400)
     engine = studio_app.extensions["assay_db"].engine
