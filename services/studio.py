@@ -22,7 +22,7 @@ from models.orm import (
     Rating,
 )
 from services import collections, jobs, results
-from services.errors import Conflict, not_found, owned
+from services.errors import Conflict, NotFound, not_found, owned
 from services.pagination import Paged, paginate
 from services.states import TaskState
 
@@ -62,6 +62,15 @@ def latest_job(session: Session, experiment_id: int) -> Job | None:
     """The experiment's newest job (running or ended): what its page follows."""
     stmt = select(Job).where(Job.experiment_id == experiment_id).order_by(Job.created_at.desc(), Job.id).limit(1)
     return session.scalar(stmt)
+
+
+def job_to_follow(session: Session, project_id: int, experiment_id: int) -> str:
+    """The id of the job an experiment's page follows live: its newest; 404 when it never ran."""
+    owned(session, Experiment, project_id, experiment_id, "Experiment")
+    job = latest_job(session, experiment_id)
+    if job is None:
+        raise NotFound(f"Experiment {experiment_id} has never run")
+    return job.id
 
 
 def _latest_status() -> Any:

@@ -26,7 +26,6 @@ from api.studio import session as studio_session
 from api.studio.forms import CompareForm, ExperimentListForm, LoginForm, PageForm, ProgressForm, ResponsesForm
 from models.schemas.collections import CollectionQuery
 from services import collections, experiments, export, runs, studio
-from services.errors import NotFound
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates", static_folder="static")
 STREAM_INTERVAL = 0.5
@@ -136,13 +135,8 @@ def response_detail(experiment_id: int, response_id: int) -> str:
 @bp.get("/experiments/<int:experiment_id>/stream")
 def experiment_stream(experiment_id: int) -> Response:
     """SSE: the experiment's newest job, as the REST stream reports it, authorised by the session."""
-    session = db_session()
-    experiments.get(session, project_id(), experiment_id)
-    job = studio.latest_job(session, experiment_id)
-    if job is None:
-        raise NotFound(f"Experiment {experiment_id} has never run")
-    job_id = job.id
-    session.close()
+    job_id = studio.job_to_follow(db_session(), project_id(), experiment_id)
+    db_session().close()
     return sse.experiment_stream(job_id, STREAM_INTERVAL)
 
 

@@ -3,12 +3,16 @@ API never accepts that cookie."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
+from api import create_app
 from api.extensions import database
+from cli.up import studio_secret
 from models.orm import ApiKey
 from tests.conftest import ProjectHandle
-from tests.studio.conftest import Browser
+from tests.studio.conftest import SECRET, Browser
 
 
 def test_pages_need_a_login(studio_app: Flask) -> None:
@@ -98,3 +102,23 @@ def test_pages_forbid_foreign_resources_and_framing(browser: Browser) -> None:
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
     html = res.get_data(as_text=True)
     assert "http://" not in html and "https://" not in html
+
+
+def test_assay_up_keeps_one_private_signing_key(tmp_path: Path) -> None:
+    first = studio_secret(tmp_path)
+    assert len(first) >= 32 and studio_secret(tmp_path) == first
+    assert (tmp_path / "studio_secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_secure_flag_can_be_turned_off_for_plain_http_deployments(
+    database_url: str, fake_llm: object, project: ProjectHandle
+) -> None:
+    app = create_app(
+        {"database_url": database_url, "auto_migrate": False, "secret_key": SECRET, "studio_secure_cookie": False}
+    )
+    try:
+        res = Browser(app.test_client()).login(project.key)
+        cookie = next(h for h in res.headers.getlist("Set-Cookie") if h.startswith("assay_studio="))
+        assert "HttpOnly" in cookie and "Secure" not in cookie
+    finally:
+        app.extensions["assay_db"].dispose()
