@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import auth, errors, openapi
+from api import auth, errors, openapi, studio
 from api.extensions import init_db, init_queue
 from api.resources import register_resources
 from services.settings import load_settings
@@ -26,4 +26,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     register_resources(app)
     openapi.init_app(app)
+    studio.init_app(app, settings)
     return app

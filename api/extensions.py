@@ -9,7 +9,9 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from models.db import Database
+from models.orm import Job
 from services.settings import Settings
+from services.states import TaskState
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,16 @@ def enqueue_job(job_id: str, fanout: int) -> None:
             mark_enqueued(session, job_id)
 
     after_commit(send)
+
+
+def start_job(job: Job | None) -> str | None:
+    """Enqueue a new job after the commit; returns its id (also when it was rejected at once)."""
+    if job is None:
+        return None
+    if job.status == TaskState.PENDING:
+        chunks = -(-job.total // settings().job_chunk_size)
+        enqueue_job(job.id, min(settings().job_fanout, max(1, chunks)))
+    return job.id
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -80,7 +80,8 @@ def _operation(spec: EndpointSpec, defs: dict[str, Any]) -> dict[str, Any]:
         }
     ok: dict[str, Any] = {"description": "Success"}
     if spec.response is not None:
-        ok["content"] = {spec.content_type: {"schema": _schema_ref(spec.response, defs)}}
+        schema = _schema_ref(spec.response, defs)
+        ok["content"] = {media: {"schema": schema} for media in (spec.content_type, *spec.other_content_types)}
     op["responses"][str(spec.status if spec.response is not None else 204)] = ok
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
     for code, text in ERROR_STATUSES.items():

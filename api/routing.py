@@ -30,6 +30,7 @@ class EndpointSpec:
     response: Any
     status: int
     content_type: str = "application/json"
+    other_content_types: tuple[str, ...] = ()
 
 
 ENDPOINTS: list[EndpointSpec] = []
@@ -125,6 +126,21 @@ def stream_endpoint(
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
         summary = (fn.__doc__ or "").strip()
         ENDPOINTS.append(EndpointSpec(bp, rule, "GET", summary, None, query, event, 200, "text/event-stream"))
+        bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=["GET"])
+        return fn
+
+    return decorate
+
+
+def download_endpoint(
+    bp: Blueprint, rule: str, *, query: type[BaseModel], media_types: tuple[str, ...]
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Register a view that streams a file (it builds its own Response) so the spec lists it too."""
+
+    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
+        summary = (fn.__doc__ or "").strip()
+        first, *others = media_types
+        ENDPOINTS.append(EndpointSpec(bp, rule, "GET", summary, None, query, str, 200, first, tuple(others)))
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=["GET"])
         return fn
 

@@ -11,6 +11,8 @@ from typing import Any
 from flask import Response, current_app
 
 from models.db import Database
+from models.orm import Job
+from services import runs
 from services.states import TERMINAL_STATES
 
 KEEPALIVE_SECONDS = 15.0
@@ -42,3 +44,16 @@ def stream(poll: Callable[[Any], dict[str, Any]], interval: float) -> Response:
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return Response(generate(), mimetype="text/event-stream", headers=headers)
+
+
+def experiment_stream(job_id: str, interval: float) -> Response:
+    """An experiment job's real state, progress and new log lines (REST and Studio streams alike)."""
+    cursor = {"value": 0}
+
+    def poll(session: Any) -> dict[str, Any]:
+        job = session.get_one(Job, job_id)
+        payload = runs.experiment_status(session, job, for_sdk=False, log_cursor=cursor["value"])
+        cursor["value"] = payload.pop("log_cursor")
+        return payload
+
+    return stream(poll, interval)

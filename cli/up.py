@@ -8,6 +8,7 @@ without `DATABASE_URL` it uses SQLite in the user data folder; without `OPENAI_A
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -173,6 +174,15 @@ def _ensure_default_project(session: Session, fixed: str | None) -> tuple[int, s
     return project.id, fixed
 
 
+def studio_secret(data_dir: Path) -> str:
+    """The Studio's session signing key, kept in the data folder (owner-only) so logins survive a restart."""
+    path = data_dir / "studio_secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 @contextmanager
 def stack(host: str, port: int, workers: int) -> Iterator[tuple[str, Children]]:
     """Start everything; yields the base URL; stops every child on the way out."""
@@ -180,6 +190,8 @@ def stack(host: str, port: int, workers: int) -> Iterator[tuple[str, Children]]:
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     children = Children(dict(os.environ), log_dir)
+    if not children.env.get("ASSAY_SECRET_KEY"):
+        children.env["ASSAY_SECRET_KEY"] = studio_secret(data_dir)
     try:
         if not children.env.get("REDIS_URL"):
             children.env["REDIS_URL"] = _embedded_redis(children, data_dir)
@@ -202,6 +214,7 @@ def run_until_stopped(host: str, port: int, workers: int) -> None:
     with stack(host, port, workers) as (base_url, children):
         fake = children.env.get("ASSAY_LLM_MODEL") == FAKE_MODEL and "fake-llm" in children.procs
         click.echo(f"Assay is up at {base_url} (API docs: {base_url}/api/v0/docs)")
+        click.echo(f"Studio: {base_url}/studio (log in with a project API key)")
         if key:
             click.echo(f"project {project_id}; API key: {key}")
         else:

@@ -78,6 +78,17 @@ def principal_for_key(session: Session, key: str) -> Principal | None:
     return Principal(organization_id=row[0], project_id=row[1]) if row else None
 
 
+def api_key_for(session: Session, key: str) -> ApiKey | None:
+    """The stored key matching a presented secret (the Studio keeps its id, never the secret)."""
+    return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_secret(key)))
+
+
+def api_key_exists(session: Session, key_id: int, project_id: int) -> bool:
+    """Whether a key is still there (a deleted key ends every Studio session made with it)."""
+    found = session.scalar(select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.project_id == project_id))
+    return found is not None
+
+
 def principal_for_token(session: Session, token: str) -> Principal | None:
     org_id = session.scalar(select(OrgToken.organization_id).where(OrgToken.token_hash == hash_secret(token)))
     return Principal(organization_id=org_id) if org_id is not None else None

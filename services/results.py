@@ -27,7 +27,8 @@ def _yes_no(yes: int, total: int) -> dict[str, float]:
     return {"yes": yes / total, "no": (total - yes) / total} if total else {"yes": 0.0, "no": 0.0}
 
 
-def _rating_stats(session: Session, experiment_id: int) -> _RatingStats:
+def rating_stats(session: Session, experiment_id: int) -> _RatingStats:
+    """Per criterion (yes, verdicts), failed ratings and the judge's cost: one grouped query."""
     rows = session.execute(
         select(
             Rating.criterion_id,
@@ -83,7 +84,7 @@ def compute(session: Session, experiment: Experiment) -> dict[str, Any]:
     """The SDK's ExperimentResults for one experiment, from whatever responses and ratings exist now."""
     responses = _responses(session, experiment.id)
     ok = [r for r in responses if r.error is None]
-    stats = _rating_stats(session, experiment.id)
+    stats = rating_stats(session, experiment.id)
     active = session.scalars(
         select(Criterion.id).where(
             Criterion.criterion_set_id == experiment.criterion_set_id, Criterion.superseded.is_(False)

@@ -58,6 +58,14 @@ def start_generation(
     return job
 
 
+def cancel_generation(session: Session, experiment: Experiment) -> Job:
+    """Revoke the experiment's running generation; 409 when nothing runs."""
+    job = jobs.active_job_for(session, experiment.id)
+    if job is None:
+        raise Conflict(f"Experiment {experiment.id} has no running generation")
+    return jobs.cancel(session, job)
+
+
 def failed_items(session: Session, experiment: Experiment) -> list[list[int]]:
     rows = session.execute(
         select(PromptResponse.entry_id, PromptResponse.epoch)

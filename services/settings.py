@@ -28,7 +28,11 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "ASSAY_REDIS_URL", "redis_url")
     )
     auto_migrate: bool = True
-    secret_key: str = "dev-only-change-me"
+    # Signs the Studio's session cookie; it must be the same on every API process. Unset, the Studio
+    # refuses logins (a random per-process key would log users out whenever another worker answered).
+    secret_key: str | None = None
+    # The Studio's cookie is sent over HTTPS only (browsers also allow it on http://localhost and 127.0.0.1).
+    studio_secure_cookie: bool = True
     # Large enough for a 100,000-row JSONL upload of small rows.
     max_request_bytes: int = 64 * 1024 * 1024
     page_size: int = 50

@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-from sqlalchemy.orm import Session
 
 from api import sse
 from api.auth import current_project_id
-from api.extensions import db_session, enqueue_job, settings
-from api.routing import endpoint, parse_query, stream_endpoint
+from api.extensions import database, db_session, settings, start_job
+from api.routing import download_endpoint, endpoint, parse_query, stream_endpoint
 from models.orm import Job
 from models.schemas.common import Page
-from models.schemas.experiments import ExperimentCreate, ExperimentOut, ExperimentQuery, RetryFailed, RunExperiment
+from models.schemas.experiments import (
+    ExperimentCreate,
+    ExperimentOut,
+    ExperimentQuery,
+    ExportQuery,
+    RetryFailed,
+    RunExperiment,
+)
 from models.schemas.jobs import ExperimentStatusOut, StatusQuery, StreamQuery
-from services import experiments, jobs, runs
-from services.errors import Conflict, not_found
-from services.states import JobKind, TaskState
+from services import experiments, export, jobs, runs
+from services.errors import not_found
+from services.states import JobKind
 
 bp = Blueprint("experiments", __name__, url_prefix="/experiments")
 
 
 def _start(job: Job | None) -> str | None:
-    """Enqueue a new job after the commit; returns its id (also when it was rejected at once)."""
-    if job is None:
-        return None
-    if job.status == TaskState.PENDING:
-        enqueue_job(job.id, min(settings().job_fanout, max(1, -(-job.total // settings().job_chunk_size))))
-    return job.id
+    return start_job(job)
 
 
 def _params(body: ExperimentCreate | RunExperiment) -> dict | None:
@@ -106,11 +107,7 @@ def retry_failed(experiment_id: int, body: RetryFailed) -> object:
 def cancel_experiment(experiment_id: int) -> object:
     """Cancel the running generation: no new model call starts; finished work is kept (REVOKED)."""
     session = db_session()
-    experiment = experiments.get(session, current_project_id(), experiment_id)
-    job = jobs.active_job_for(session, experiment.id)
-    if job is None:
-        raise Conflict(f"Experiment {experiment_id} has no running generation")
-    jobs.cancel(session, job)
+    job = runs.cancel_generation(session, experiments.get(session, current_project_id(), experiment_id))
     return runs.experiment_status(session, job, for_sdk=False, log_cursor=None)
 
 
@@ -135,13 +132,21 @@ def generation_stream(experiment_id: int, task_id: str) -> Response:
     """SSE: the generation's real state, progress and new log lines, one JSON event each, until it ends."""
     query = parse_query(StreamQuery)
     job_id = _job(experiment_id, task_id).id
-    cursor = {"value": 0}
-
-    def poll(session: Session) -> dict:
-        job = session.get_one(Job, job_id)
-        payload = runs.experiment_status(session, job, for_sdk=False, log_cursor=cursor["value"])
-        cursor["value"] = payload.pop("log_cursor")
-        return payload
-
     db_session().close()
-    return sse.stream(poll, query.polling_interval)
+    return sse.experiment_stream(job_id, query.polling_interval)
+
+
+def export_response(project_id: int, experiment_id: int, fmt: export.ExportFormat) -> Response:
+    """Plan the export in the request's session, then stream it from short sessions of its own."""
+    session = db_session()
+    plan = export.plan(session, experiments.get(session, project_id, experiment_id))
+    session.close()
+    headers = {"Content-Disposition": f'attachment; filename="{plan.filename(fmt)}"', "Cache-Control": "no-store"}
+    body = export.lines(database(), plan, fmt)
+    return Response(body, mimetype=export.MEDIA_TYPES[fmt], headers=headers)
+
+
+@download_endpoint(bp, "/<int:experiment_id>/export", query=ExportQuery, media_types=tuple(export.MEDIA_TYPES.values()))
+def export_experiment(experiment_id: int) -> Response:
+    """Download every response with its prompt, variables, error and each criterion's verdict and reasoning."""
+    return export_response(current_project_id(), experiment_id, parse_query(ExportQuery).format)  # type: ignore[attr-defined]

@@ -119,3 +119,7 @@ class ExperimentOut(WireModel):
     logs: str | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+
+
+class ExportQuery(RequestModel):
+    format: Literal["csv", "jsonl"] = Field(default="csv", description="csv (one column pair per criterion) or jsonl")

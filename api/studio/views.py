@@ -1,0 +1,227 @@
+"""Studio pages and actions: thin views that parse a form, call one service, render a template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
+
+from api import sse
+from api.extensions import db_session, run_after_commit, settings, start_job
+from api.resources.experiments import export_response
+from api.routing import parse_query
+from api.studio import session as studio_session
+from api.studio.forms import CompareForm, ExperimentListForm, LoginForm, PageForm, ProgressForm, ResponsesForm
+from models.schemas.collections import CollectionQuery
+from services import collections, experiments, export, runs, studio
+
+bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates", static_folder="static")
+STREAM_INTERVAL = 0.5
+FRAGMENT_HEADER = "X-Studio-Fragment"
+
+
+def project_id() -> int:
+    return studio_session.project_id()
+
+
+def page_size() -> int:
+    return settings().page_size
+
+
+def render(template: str, fragment: str | None = None, **context: Any) -> str:
+    """The whole page, or only its fragment when the Studio's script asks for it (drawer, table)."""
+    if fragment is not None and request.headers.get(FRAGMENT_HEADER) == "1":
+        return render_template(f"studio/{fragment}", **context)
+    return render_template(f"studio/{template}", **context)
+
+
+def commit() -> None:
+    db_session().commit()
+    run_after_commit()
+
+
+# ---- login
+
+
+@bp.get("/")
+def index() -> BaseResponse:
+    return redirect(url_for("studio.experiments_list"))
+
+
+@bp.get("/login")
+def login_form() -> str:
+    return render_template("studio/login.html", next=request.args.get("next", ""))
+
+
+@bp.post("/login")
+def login() -> BaseResponse | tuple[str, int]:
+    try:
+        form = LoginForm.model_validate(request.form.to_dict())
+    except ValidationError:
+        return render_template("studio/login.html", error="Enter a project API key.", next=""), 400
+    if not studio_session.log_in(form.api_key):
+        return render_template("studio/login.html", error="That API key is not valid.", next=form.next), 401
+    return redirect(form.safe_next() or url_for("studio.experiments_list"), 303)
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    studio_session.log_out()
+    flash("You are logged out.", "info")
+    return redirect(url_for("studio.login_form"), 303)
+
+
+# ---- experiments
+
+
+@bp.get("/experiments")
+def experiments_list() -> str:
+    form = parse_query(ExperimentListForm)
+    page = studio.list_experiments(db_session(), project_id(), form.filters(), page_size())
+    return render("experiments.html", page=page, form=form, page_size=page_size())
+
+
+@bp.get("/experiments/progress")
+def experiments_progress() -> Response:
+    """SSE for the list's live column: the newest job of each listed experiment, until all have ended."""
+    ids, owner = parse_query(ProgressForm).ids, project_id()
+
+    def poll(session: Session) -> dict[str, Any]:
+        return studio.progress_of(session, owner, ids)
+
+    db_session().close()
+    return sse.stream(poll, STREAM_INTERVAL)
+
+
+@bp.get("/experiments/<int:experiment_id>")
+def experiment_detail(experiment_id: int) -> str:
+    form = parse_query(ResponsesForm)
+    page = studio.experiment_page(db_session(), project_id(), experiment_id, form.filters(), page_size())
+    return render("experiment.html", summary=page.summary, responses=page.responses, form=form, page_size=page_size())
+
+
+@bp.get("/experiments/<int:experiment_id>/responses")
+def responses_table(experiment_id: int) -> str:
+    form = parse_query(ResponsesForm)
+    page = studio.experiment_page(db_session(), project_id(), experiment_id, form.filters(), page_size())
+    return render(
+        "responses.html",
+        "_responses.html",
+        summary=page.summary,
+        responses=page.responses,
+        form=form,
+        page_size=page_size(),
+    )
+
+
+@bp.get("/experiments/<int:experiment_id>/responses/<int:response_id>")
+def response_detail(experiment_id: int, response_id: int) -> str:
+    response = studio.response_detail(db_session(), project_id(), experiment_id, response_id)
+    return render("response.html", "_response.html", response=response, experiment_id=experiment_id)
+
+
+@bp.get("/experiments/<int:experiment_id>/stream")
+def experiment_stream(experiment_id: int) -> Response:
+    """SSE: the experiment's newest job, as the REST stream reports it, authorised by the session."""
+    job_id = studio.job_to_follow(db_session(), project_id(), experiment_id)
+    db_session().close()
+    return sse.experiment_stream(job_id, STREAM_INTERVAL)
+
+
+@bp.post("/experiments/<int:experiment_id>/cancel")
+def cancel(experiment_id: int) -> BaseResponse:
+    session = db_session()
+    runs.cancel_generation(session, experiments.get(session, project_id(), experiment_id))
+    commit()
+    flash("The run was cancelled; finished responses are kept.", "info")
+    return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id), 303)
+
+
+@bp.post("/experiments/<int:experiment_id>/retry")
+def retry(experiment_id: int) -> BaseResponse:
+    session = db_session()
+    experiment = experiments.get(session, project_id(), experiment_id)
+    task_id = start_job(runs.retry_failed(session, settings(), experiment, experiment.rating_mode))
+    commit()
+    flash("Retrying the failed responses." if task_id else "No response failed: nothing to retry.", "info")
+    return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id), 303)
+
+
+@bp.get("/experiments/<int:experiment_id>/export.<any(csv, jsonl):fmt>")
+def download(experiment_id: int, fmt: export.ExportFormat) -> Response:
+    return export_response(project_id(), experiment_id, fmt)
+
+
+@bp.get("/compare")
+def compare() -> str:
+    form = parse_query(CompareForm)
+    page = studio.compare_page(db_session(), project_id(), form.a, form.b)
+    return render("compare.html", form=form, result=page.result, choices=page.choices)
+
+
+# ---- templates, collections, criterion sets
+
+
+@bp.get("/templates")
+def templates_list() -> str:
+    return render("templates.html", groups=studio.templates_by_name(db_session(), project_id()))
+
+
+@bp.get("/collections")
+def collections_list() -> str:
+    form = parse_query(CollectionQuery)
+    page = collections.list_(db_session(), project_id(), form, page_size())
+    return render("collections.html", page=page, form=form, page_size=page_size())
+
+
+@bp.get("/collections/<int:collection_id>")
+def collection_detail(collection_id: int) -> str:
+    form = parse_query(PageForm)
+    page = studio.collection_page(db_session(), project_id(), collection_id, form.page, page_size())
+    return render("collection.html", collection=page.collection, page=page.entries, form=form, page_size=page_size())
+
+
+@bp.get("/criterion-sets")
+def criterion_sets() -> str:
+    form = parse_query(PageForm)
+    page = studio.criterion_sets(db_session(), project_id(), form.page, page_size())
+    return render("criterion_sets.html", page=page, form=form, page_size=page_size())
+
+
+def wants_page() -> bool:
+    """A browser navigation (not the script's fetch of a fragment, nor an EventSource)."""
+    # Not `in request.accept_mimetypes`: a browser's `*/*` would match it.
+    streaming = "text/event-stream" in request.headers.get("Accept", "")
+    return request.headers.get(FRAGMENT_HEADER) != "1" and not streaming
+
+
+def guard() -> BaseResponse | tuple[str, int] | None:
+    """Before every Studio request: a signing key, the CSRF token on unsafe methods, a live session."""
+    if request.endpoint == "studio.static":
+        return None
+    problem = studio_session.secret_problem(settings())
+    if problem:
+        return render_template("studio/login.html", problem=problem, next=""), 503
+    studio_session.check_csrf()
+    if request.endpoint in {"studio.login_form", "studio.login", "studio.logout"}:
+        return None
+    if studio_session.load_project() is None:
+        if wants_page() and request.method == "GET":
+            return redirect(url_for("studio.login_form", next=request.full_path.rstrip("?")))
+        abort(401, "Your Studio session ended; log in again.")
+    return None
+
+
+bp.before_request(guard)

@@ -1,0 +1,521 @@
+"""What the Studio dashboard shows beyond the REST API: experiment summaries, filtered response tables,
+A/B comparisons. Aggregates run in SQL and tables fetch one page, so a 10,000-response experiment
+renders in a few queries whatever its size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Float, Select, String, and_, case, cast, exists, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from models.orm import (
+    Collection,
+    Criterion,
+    CriterionSet,
+    Entry,
+    Experiment,
+    Job,
+    PromptResponse,
+    PromptTemplate,
+    Rating,
+)
+from services import collections, jobs, results
+from services.errors import Conflict, NotFound, not_found, owned
+from services.pagination import Paged, paginate
+from services.states import TaskState
+
+ResponseFilter = Literal["all", "failed", "failing", "rating_errors", "passed"]
+ExperimentStatusFilter = Literal["all", "running", "SUCCESS", "FAILURE", "REVOKED", "TIMEOUT", "REJECTED", "never"]
+ExperimentSort = Literal["newest", "oldest", "name", "pass_rate"]
+ERROR_SUMMARY_LENGTH = 160
+
+
+def response_text(messages: list[Any] | None) -> str:
+    """The model's answer: the last assistant (or tool) message of a stored response."""
+    for message in reversed(messages or []):
+        if isinstance(message, dict) and message.get("role") in {"assistant", "tool"}:
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
+def rate(yes: int, verdicts: int) -> float | None:
+    return yes / verdicts if verdicts else None
+
+
+# ---- experiments list
+
+
+@dataclass
+class ExperimentRow:
+    experiment: Experiment
+    status: str | None
+    pass_rate: float | None
+    progress: dict[str, int] | None = None
+
+
+def latest_job(session: Session, experiment_id: int) -> Job | None:
+    """The experiment's newest job (running or ended): what its page follows."""
+    stmt = select(Job).where(Job.experiment_id == experiment_id).order_by(Job.created_at.desc(), Job.id).limit(1)
+    return session.scalar(stmt)
+
+
+def job_to_follow(session: Session, project_id: int, experiment_id: int) -> str:
+    """The id of the job an experiment's page follows live: its newest; 404 when it never ran."""
+    owned(session, Experiment, project_id, experiment_id, "Experiment")
+    job = latest_job(session, experiment_id)
+    if job is None:
+        raise NotFound(f"Experiment {experiment_id} has never run")
+    return job.id
+
+
+def _latest_status() -> Any:
+    newest = select(Job.status).where(Job.experiment_id == Experiment.id).order_by(Job.created_at.desc()).limit(1)
+    return newest.correlate(Experiment).scalar_subquery()
+
+
+def _pass_rates(project_id: int) -> Any:
+    yes = func.sum(case((Rating.rating == "YES", 1), else_=0))
+    return (
+        select(PromptResponse.experiment_id, yes.label("yes"), func.count(Rating.rating).label("verdicts"))
+        .join(Rating, Rating.response_id == PromptResponse.id)
+        .where(PromptResponse.project_id == project_id)
+        .group_by(PromptResponse.experiment_id)
+        .subquery()
+    )
+
+
+def _status_clause(status_col: Any, status: ExperimentStatusFilter) -> Any:
+    if status == "running":
+        return status_col.in_(jobs.ACTIVE_STATES)
+    if status == "never":
+        return status_col.is_(None)
+    return status_col == status
+
+
+@dataclass(frozen=True)
+class ExperimentFilters:
+    status: ExperimentStatusFilter = "all"
+    q: str = ""
+    sort: ExperimentSort = "newest"
+    page: int = 1
+
+
+def list_experiments(
+    session: Session, project_id: int, filters: ExperimentFilters, page_size: int
+) -> Paged[ExperimentRow]:
+    """A page of the project's experiments with their latest job's state and pass rate."""
+    status_col, rates = _latest_status(), _pass_rates(project_id)
+    pass_rate = cast(rates.c.yes, Float) / func.nullif(rates.c.verdicts, 0)
+    stmt: Select[Any] = (
+        select(Experiment, status_col, rates.c.yes, rates.c.verdicts)
+        .outerjoin(rates, rates.c.experiment_id == Experiment.id)
+        .where(Experiment.project_id == project_id)
+    )
+    if filters.status != "all":
+        stmt = stmt.where(_status_clause(status_col, filters.status))
+    if filters.q:
+        stmt = stmt.where(Experiment.name.icontains(filters.q, autoescape=True))
+    order = {
+        "newest": (Experiment.id.desc(),),
+        "oldest": (Experiment.id,),
+        "name": (Experiment.name, Experiment.id),
+        "pass_rate": (func.coalesce(pass_rate, -1.0).desc(), Experiment.id.desc()),
+    }[filters.sort]
+    count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.execute(stmt.order_by(*order).limit(page_size).offset((filters.page - 1) * page_size)).all()
+    items = [ExperimentRow(e, s, rate(int(y or 0), int(n or 0))) for e, s, y, n in rows]
+    for row in items:
+        if row.status in jobs.ACTIVE_STATES and (job := latest_job(session, row.experiment.id)) is not None:
+            row.progress = jobs.progress(session, job)
+    return Paged(items=items, count=count)
+
+
+def progress_of(session: Session, project_id: int, experiment_ids: list[int]) -> dict[str, Any]:
+    """The list's live column: the newest job of each given experiment; "STARTED" while any of them runs."""
+    found = session.scalars(
+        select(Experiment.id).where(Experiment.project_id == project_id, Experiment.id.in_(experiment_ids))
+    )
+    progress: dict[int, dict[str, Any]] = {}
+    for experiment_id in found:
+        job = latest_job(session, experiment_id)
+        if job is not None:
+            progress[experiment_id] = {"status": job.status, **jobs.progress(session, job)}
+    running = any(p["status"] in jobs.ACTIVE_STATES for p in progress.values())
+    return {"status": TaskState.STARTED if running else TaskState.SUCCESS, "experiments": progress}
+
+
+# ---- one experiment
+
+
+@dataclass
+class CriterionStat:
+    id: int
+    text: str
+    yes: int
+    verdicts: int
+
+    @property
+    def pass_rate(self) -> float | None:
+        return rate(self.yes, self.verdicts)
+
+
+@dataclass
+class Summary:
+    """Everything the experiment page shows above its responses table."""
+
+    experiment: Experiment
+    responses: int
+    failed_responses: int
+    input_tokens: int
+    output_tokens: int
+    mean_duration_seconds: float | None
+    span_seconds: float | None
+    cost_usd: float
+    failed_ratings: int
+    criteria: list[CriterionStat]
+    errors: list[tuple[str, int]]
+    job: Job | None
+    progress: dict[str, int] | None = None
+
+    @property
+    def pass_rate(self) -> float | None:
+        return rate(sum(c.yes for c in self.criteria), sum(c.verdicts for c in self.criteria))
+
+
+def criteria_of(session: Session, experiment: Experiment) -> list[Criterion]:
+    """The set's current criteria, plus older ones this experiment's ratings still refer to."""
+    rated = (
+        select(Rating.criterion_id)
+        .join(PromptResponse, PromptResponse.id == Rating.response_id)
+        .where(PromptResponse.experiment_id == experiment.id)
+        .distinct()
+    )
+    current = and_(Criterion.criterion_set_id == experiment.criterion_set_id, Criterion.superseded.is_(False))
+    stmt = select(Criterion).where(or_(current, Criterion.id.in_(rated))).order_by(Criterion.position, Criterion.id)
+    return list(session.scalars(stmt))
+
+
+def _response_totals(session: Session, experiment_id: int) -> Any:
+    ok = PromptResponse.error.is_(None)
+    return session.execute(
+        select(
+            func.count(PromptResponse.id),
+            func.count(PromptResponse.error),
+            func.sum(case((ok, PromptResponse.input_tokens), else_=0)),
+            func.sum(case((ok, PromptResponse.output_tokens), else_=0)),
+            func.avg(case((ok, PromptResponse.duration_seconds), else_=None)),
+            func.sum(
+                func.coalesce(PromptResponse.input_cost_usd, 0) + func.coalesce(PromptResponse.output_cost_usd, 0)
+            ),
+            func.min(PromptResponse.created_at),
+            func.max(PromptResponse.created_at),
+        ).where(PromptResponse.experiment_id == experiment_id)
+    ).one()
+
+
+def error_summary(session: Session, experiment_id: int, limit: int = 10) -> list[tuple[str, int]]:
+    """The most frequent generation errors, grouped by their first characters."""
+    message = func.substr(PromptResponse.error, 1, ERROR_SUMMARY_LENGTH)
+    rows = session.execute(
+        select(message, func.count())
+        .where(PromptResponse.experiment_id == experiment_id, PromptResponse.error.is_not(None))
+        .group_by(message)
+        .order_by(func.count().desc())
+        .limit(limit)
+    ).all()
+    return [(str(text), int(n)) for text, n in rows]
+
+
+def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
+    experiment = owned(session, Experiment, project_id, experiment_id, "Experiment")
+    count, failed, tokens_in, tokens_out, duration, cost, first, last = _response_totals(session, experiment.id)
+    stats = results.rating_stats(session, experiment.id)
+    criteria = [
+        CriterionStat(c.id, c.label or c.criterion_str, *stats.by_criterion.get(c.id, (0, 0)))
+        for c in criteria_of(session, experiment)
+    ]
+    job = latest_job(session, experiment.id)
+    return Summary(
+        experiment=experiment,
+        responses=int(count),
+        failed_responses=int(failed),
+        input_tokens=int(tokens_in or 0),
+        output_tokens=int(tokens_out or 0),
+        mean_duration_seconds=float(duration) if duration is not None else None,
+        span_seconds=(last - first).total_seconds() if first is not None and last is not None else None,
+        cost_usd=float(cost or 0.0) + stats.input_cost + stats.output_cost,
+        failed_ratings=stats.failed,
+        criteria=criteria,
+        errors=error_summary(session, experiment.id),
+        job=job,
+        progress=jobs.progress(session, job) if job is not None else None,
+    )
+
+
+# ---- the responses table
+
+
+@dataclass
+class ResponseRow:
+    id: int
+    entry_id: int
+    epoch: int
+    variables: dict[str, Any]
+    text: str
+    error: str | None
+    verdicts: dict[int, str | None] = field(default_factory=dict)  # criterion id -> YES, NO or None (failed)
+
+
+@dataclass(frozen=True)
+class ResponseFilters:
+    """The responses table's filters: a status, failing one criterion, text in the input or answer."""
+
+    status: ResponseFilter = "all"
+    criterion_id: int | None = None
+    q: str = ""
+    page: int = 1
+
+
+def _failing(criterion_id: int | None = None) -> Any:
+    clause = and_(Rating.response_id == PromptResponse.id, Rating.rating == "NO")
+    if criterion_id is not None:
+        clause = and_(clause, Rating.criterion_id == criterion_id)
+    return exists().where(clause)
+
+
+def _rating_failed() -> Any:
+    return exists().where(Rating.response_id == PromptResponse.id, Rating.rating.is_(None))
+
+
+def _filtered(stmt: Select[Any], filters: ResponseFilters) -> Select[Any]:
+    clauses = {
+        "all": None,
+        "failed": PromptResponse.error.is_not(None),
+        "failing": _failing(),
+        "rating_errors": _rating_failed(),
+        "passed": and_(PromptResponse.error.is_(None), ~_failing(), ~_rating_failed()),
+    }
+    if (clause := clauses[filters.status]) is not None:
+        stmt = stmt.where(clause)
+    if filters.criterion_id is not None:
+        stmt = stmt.where(_failing(filters.criterion_id))
+    if q := filters.q:
+        text = or_(cast(PromptResponse.messages, String).icontains(q), cast(Entry.input_values, String).icontains(q))
+        stmt = stmt.where(text)
+    return stmt
+
+
+def response_page(
+    session: Session, project_id: int, experiment_id: int, filters: ResponseFilters, page_size: int
+) -> Paged[ResponseRow]:
+    """One page of an experiment's responses in entry order, with each one's verdicts."""
+    owned(session, Experiment, project_id, experiment_id, "Experiment")
+    columns = (
+        PromptResponse.id,
+        PromptResponse.entry_id,
+        PromptResponse.epoch,
+        Entry.input_values,
+        PromptResponse.messages,
+        PromptResponse.error,
+    )
+    stmt = select(*columns).join(Entry, Entry.id == PromptResponse.entry_id)
+    stmt = _filtered(stmt.where(PromptResponse.experiment_id == experiment_id), filters)
+    stmt = stmt.order_by(PromptResponse.entry_id, PromptResponse.epoch, PromptResponse.id)
+    count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.execute(stmt.limit(page_size).offset((filters.page - 1) * page_size)).all()
+    items = [
+        ResponseRow(r.id, r.entry_id, r.epoch, r.input_values or {}, response_text(r.messages), r.error) for r in rows
+    ]
+    by_id = {row.id: row for row in items}
+    if by_id:
+        verdicts = select(Rating.response_id, Rating.criterion_id, Rating.rating).where(Rating.response_id.in_(by_id))
+        for response_id, criterion_id_, verdict in session.execute(verdicts):
+            by_id[response_id].verdicts[criterion_id_] = verdict
+    return Paged(items=items, count=count)
+
+
+@dataclass
+class ExperimentPage:
+    summary: Summary
+    responses: Paged[ResponseRow]
+
+
+def experiment_page(
+    session: Session, project_id: int, experiment_id: int, filters: ResponseFilters, page_size: int
+) -> ExperimentPage:
+    """The experiment page: its summary and the first (or asked-for) page of its responses."""
+    head = summary(session, project_id, experiment_id)
+    return ExperimentPage(head, response_page(session, project_id, experiment_id, filters, page_size))
+
+
+def response_detail(session: Session, project_id: int, experiment_id: int, response_id: int) -> PromptResponse:
+    """One response of the experiment with its prompt and every rating (failed ones too)."""
+    response = owned(session, PromptResponse, project_id, response_id, "Response")
+    if response.experiment_id != experiment_id:
+        raise not_found("Response", response_id)
+    return response
+
+
+# ---- A/B comparison
+
+
+@dataclass
+class CriterionDiff:
+    text: str
+    a: float | None
+    b: float | None
+
+    @property
+    def diff(self) -> float | None:
+        return self.b - self.a if self.a is not None and self.b is not None else None
+
+
+@dataclass
+class PairRow:
+    entry_id: int
+    epoch: int
+    variables: dict[str, Any]
+    a_text: str
+    a_score: float
+    b_text: str
+    b_score: float
+
+
+@dataclass
+class Comparison:
+    a: Experiment
+    b: Experiment
+    criteria: list[CriterionDiff]
+    improved: list[PairRow]
+    regressed: list[PairRow]
+    counts: dict[str, int]
+
+
+def _scores(experiment_id: int) -> Any:
+    yes = func.sum(case((Rating.rating == "YES", 1), else_=0))
+    score = cast(yes, Float) / func.nullif(func.count(Rating.rating), 0)
+    return (
+        select(
+            PromptResponse.id,
+            PromptResponse.entry_id,
+            PromptResponse.epoch,
+            PromptResponse.messages.label("m"),
+            score.label("score"),
+        )
+        .outerjoin(Rating, Rating.response_id == PromptResponse.id)
+        .where(PromptResponse.experiment_id == experiment_id)
+        .group_by(PromptResponse.id)
+        .subquery()
+    )
+
+
+def _criterion_diffs(session: Session, a: Experiment, b: Experiment) -> list[CriterionDiff]:
+    """Pass rates per criterion text, so experiments with different criterion sets still line up."""
+    rates: dict[str, list[float | None]] = {}
+    for side, experiment in enumerate((a, b)):
+        stats = results.rating_stats(session, experiment.id)
+        for c in criteria_of(session, experiment):
+            rates.setdefault(c.label or c.criterion_str, [None, None])[side] = rate(
+                *stats.by_criterion.get(c.id, (0, 0))
+            )
+    return [CriterionDiff(text, ra, rb) for text, (ra, rb) in rates.items()]
+
+
+def _pairs(session: Session, sa: Any, sb: Any, improved: bool, limit: int) -> list[PairRow]:
+    delta = sb.c.score - sa.c.score
+    stmt = (
+        select(sa.c.entry_id, sa.c.epoch, Entry.input_values, sa.c.m, sa.c.score, sb.c.m, sb.c.score)
+        .join(sb, and_(sb.c.entry_id == sa.c.entry_id, sb.c.epoch == sa.c.epoch))
+        .join(Entry, Entry.id == sa.c.entry_id)
+        .where(delta > 0 if improved else delta < 0)
+        .order_by(delta.desc() if improved else delta, sa.c.entry_id)
+        .limit(limit)
+    )
+    return [
+        PairRow(entry, epoch, values or {}, response_text(ma), float(a or 0), response_text(mb), float(b or 0))
+        for entry, epoch, values, ma, a, mb, b in session.execute(stmt)
+    ]
+
+
+def compare(session: Session, project_id: int, a_id: int, b_id: int, limit: int = 50) -> Comparison:
+    """A against B: per-criterion pass rates and the inputs whose score went up or down."""
+    a = owned(session, Experiment, project_id, a_id, "Experiment")
+    b = owned(session, Experiment, project_id, b_id, "Experiment")
+    if a.id == b.id:
+        raise Conflict("Choose two different experiments to compare")
+    sa, sb = _scores(a.id), _scores(b.id)
+    delta = sb.c.score - sa.c.score
+    up, down, same = session.execute(
+        select(
+            func.sum(case((delta > 0, 1), else_=0)),
+            func.sum(case((delta < 0, 1), else_=0)),
+            func.sum(case((delta == 0, 1), else_=0)),
+        )
+        .select_from(sa)
+        .join(sb, and_(sb.c.entry_id == sa.c.entry_id, sb.c.epoch == sa.c.epoch))
+    ).one()
+    return Comparison(
+        a=a,
+        b=b,
+        criteria=_criterion_diffs(session, a, b),
+        improved=_pairs(session, sa, sb, True, limit),
+        regressed=_pairs(session, sa, sb, False, limit),
+        counts={"improved": int(up or 0), "regressed": int(down or 0), "unchanged": int(same or 0)},
+    )
+
+
+@dataclass
+class ComparePage:
+    choices: list[tuple[int, str]]
+    result: Comparison | None
+
+
+def compare_page(session: Session, project_id: int, a_id: int | None, b_id: int | None) -> ComparePage:
+    """The experiments to choose from and, once both are chosen, their comparison."""
+    stmt = select(Experiment.id, Experiment.name).where(Experiment.project_id == project_id)
+    choices = [(i, n) for i, n in session.execute(stmt.order_by(Experiment.id.desc()).limit(500))]
+    result = compare(session, project_id, a_id, b_id) if a_id and b_id else None
+    return ComparePage(choices, result)
+
+
+# ---- library pages: templates, collections, criterion sets
+
+
+def templates_by_name(session: Session, project_id: int, limit: int = 500) -> dict[str, list[PromptTemplate]]:
+    """Every template name with its versions, newest version first."""
+    stmt = (
+        select(PromptTemplate)
+        .where(PromptTemplate.project_id == project_id)
+        .order_by(PromptTemplate.name, PromptTemplate.version.desc())
+        .limit(limit)
+    )
+    grouped: dict[str, list[PromptTemplate]] = {}
+    for template in session.scalars(stmt):
+        grouped.setdefault(template.name, []).append(template)
+    return grouped
+
+
+@dataclass
+class CollectionPage:
+    collection: Collection
+    entries: Paged[Entry]
+
+
+def collection_page(session: Session, project_id: int, collection_id: int, page: int, page_size: int) -> CollectionPage:
+    entries = collections.list_entries(session, project_id, collection_id, page, page_size)
+    return CollectionPage(collections.get(session, project_id, collection_id), entries)
+
+
+def criterion_sets(session: Session, project_id: int, page: int, page_size: int) -> Paged[CriterionSet]:
+    stmt = (
+        select(CriterionSet)
+        .where(CriterionSet.project_id == project_id)
+        .options(selectinload(CriterionSet.criteria))
+        .order_by(CriterionSet.name, CriterionSet.id)
+    )
+    return paginate(session, stmt, page, page_size)

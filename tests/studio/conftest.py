@@ -1,0 +1,64 @@
+"""Studio fixtures: the app with a signing key, a logged-in browser-like client, seeded experiments."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from models.db import Database
+from services.synthetic import Seeded, seed_experiment
+from tests.conftest import ProjectHandle
+
+SECRET = "studio-test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def studio_app(app: Flask) -> Flask:
+    settings = app.config["ASSAY_SETTINGS"].merged({"secret_key": SECRET})
+    app.config.update(ASSAY_SETTINGS=settings, SECRET_KEY=SECRET)
+    return app
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+@dataclass
+class Browser:
+    """A test client that keeps the Studio cookie and knows the page's CSRF token."""
+
+    client: FlaskClient
+    csrf: str = ""
+
+    def get(self, path: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        res = self.client.get(path, **kwargs)
+        if 'name="csrf_token"' in res.get_data(as_text=True):
+            self.csrf = csrf_of(res.get_data(as_text=True))
+        return res
+
+    def post(self, path: str, data: dict | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+        return self.client.post(path, data={"csrf_token": self.csrf, **(data or {})}, **kwargs)
+
+    def login(self, key: str):  # type: ignore[no-untyped-def]
+        self.get("/studio/login")
+        return self.post("/studio/login", {"api_key": key})
+
+
+@pytest.fixture
+def browser(studio_app: Flask, project: ProjectHandle) -> Browser:
+    b = Browser(studio_app.test_client())
+    assert b.login(project.key).status_code == 303
+    b.get("/studio/experiments")  # the token issued at login
+    return b
+
+
+def seed(app: Flask, project_id: int, name: str, n: int, entries: list[int] | None = None) -> Seeded:
+    database: Database = app.extensions["assay_db"]
+    with database.session() as session:
+        return seed_experiment(session, project_id, name, n, entries=entries)

@@ -1,0 +1,86 @@
+"""Studio actions and live updates: cancel, retry failed, and the session-authorised SSE streams."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask
+
+from api.extensions import database
+from models.orm import Job
+from services.states import TaskState
+from tests.conftest import ProjectHandle
+from tests.studio.conftest import Browser, seed
+
+
+def events(body: str) -> list[dict]:
+    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+
+
+def test_experiment_stream_needs_the_session_and_ends_with_the_job(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
+    seeded = seed(studio_app, project.id, "Streamed", 10)
+    url = f"/studio/experiments/{seeded.experiment_id}/stream"
+    anonymous = studio_app.test_client().get(url, headers={"Accept": "text/event-stream"})
+    assert anonymous.status_code == 401
+    res = browser.get(url, headers={"Accept": "text/event-stream"})
+    assert res.mimetype == "text/event-stream"
+    (last,) = events(res.get_data(as_text=True))
+    assert last["state"] == "SUCCESS" and last["completed_responses"] == 10 and last["total_responses"] == 10
+
+
+def test_list_progress_stream(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
+    seeded = seed(studio_app, project.id, "Listed", 4)
+    res = browser.get(f"/studio/experiments/progress?ids={seeded.experiment_id}&ids=999999")
+    (event,) = events(res.get_data(as_text=True))
+    assert event["experiments"] == {
+        str(seeded.experiment_id): {
+            "status": "SUCCESS",
+            "completed_responses": 4,
+            "completed_ratings": 4,
+            "total_responses": 4,
+        }
+    }
+
+
+def _set_job_status(app: Flask, experiment_id: int, status: TaskState) -> None:
+    with app.app_context(), database().session() as session:
+        job = session.query(Job).filter_by(experiment_id=experiment_id).one()
+        job.status = status
+
+
+def test_cancel_a_running_job(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
+    seeded = seed(studio_app, project.id, "Running", 5)
+    _set_job_status(studio_app, seeded.experiment_id, TaskState.STARTED)
+    page = browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)
+    assert 'id="cancel"' in page
+    res = browser.post(f"/studio/experiments/{seeded.experiment_id}/cancel")
+    assert res.status_code == 303
+    after = browser.get(res.headers["Location"]).get_data(as_text=True)
+    assert "The run was cancelled" in after and "REVOKED" in after and 'id="cancel"' not in after
+    status = project.get(f"experiments/{seeded.experiment_id}").get_json()
+    assert status["generation_task_id"] is None
+    again = browser.post(f"/studio/experiments/{seeded.experiment_id}/cancel")
+    assert "has no running generation" in browser.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_retry_failed_starts_a_job_for_exactly_the_failures(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
+    seeded = seed(studio_app, project.id, "Retry", 100)
+    page = browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)
+    assert "Retry 2 failed" in page
+    res = browser.post(f"/studio/experiments/{seeded.experiment_id}/retry")
+    assert "Retrying the failed responses" in browser.get(res.headers["Location"]).get_data(as_text=True)
+    with studio_app.app_context(), database().session() as session:
+        newest = session.query(Job).filter_by(experiment_id=seeded.experiment_id).order_by(Job.created_at.desc())
+        assert newest.first().total == 2
+
+
+def test_actions_without_csrf_are_refused(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
+    seeded = seed(studio_app, project.id, "Guarded", 5)
+    _set_job_status(studio_app, seeded.experiment_id, TaskState.STARTED)
+    res = browser.client.post(f"/studio/experiments/{seeded.experiment_id}/cancel")
+    assert res.status_code == 403 and "CSRF" in res.get_data(as_text=True)
+    assert 'id="cancel"' in browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)

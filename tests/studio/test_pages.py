@@ -1,0 +1,157 @@
+"""Studio pages on seeded experiments: lists, the experiment page with its filters and drawer, A/B
+comparison, the library pages, and another project's ids answering 404."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from sqlalchemy import event
+
+from tests.conftest import ProjectHandle, make_project
+from tests.studio.conftest import Browser, seed
+
+
+def rows(html: str) -> int:
+    body = html.split('id="responses-data"', 1)[1].split("</tbody>", 1)[0]
+    return body.count("data-drawer")
+
+
+def test_experiment_list_shows_status_pass_rate_and_filters(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
+    seed(studio_app, project.id, "Alpha", 20)
+    seed(studio_app, project.id, "Beta", 10)
+    html = browser.get("/studio/experiments").get_data(as_text=True)
+    assert "Alpha" in html and "Beta" in html and "SUCCESS" in html and "%" in html
+    only = browser.get("/studio/experiments?q=alp").get_data(as_text=True)
+    assert "Alpha" in only and "Beta" not in only
+    none = browser.get("/studio/experiments?status=running").get_data(as_text=True)
+    assert "Alpha" not in none and "match these filters" in none
+    by_name = browser.get("/studio/experiments?sort=name").get_data(as_text=True)
+    assert by_name.index("Alpha") < by_name.index("Beta")
+    assert browser.get("/studio/experiments?sort=bogus").status_code == 422
+
+
+def test_experiment_page_summarises_and_paginates(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
+    seeded = seed(studio_app, project.id, "Big", 120)
+    res = browser.get(f"/studio/experiments/{seeded.experiment_id}")
+    html = res.get_data(as_text=True)
+    assert res.status_code == 200
+    assert "Pass rate per criterion" in html and "Criterion 1?" in html
+    assert "RateLimitError: 429" in html  # the error summary
+    assert re.search(r'<span class="n">120</span>', html)  # responses
+    assert rows(html) == 5  # the test app's page size
+    assert "120 in all · page 1 of 24" in html
+    page_24 = browser.get(
+        f"/studio/experiments/{seeded.experiment_id}/responses?page=24", headers={"X-Studio-Fragment": "1"}
+    ).get_data(as_text=True)
+    assert "<html" not in page_24 and rows(page_24) == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("status=failed", 2), ("status=all", 120), ("status=passed", None), ("status=failing", None)],
+)
+def test_response_filters(
+    studio_app: Flask, browser: Browser, project: ProjectHandle, query: str, expected: int | None
+) -> None:
+    seeded = seed(studio_app, project.id, "Filters", 120)
+    html = browser.get(f"/studio/experiments/{seeded.experiment_id}?{query}").get_data(as_text=True)
+    count = int(re.search(r"(\d+) in all", html).group(1))  # type: ignore[union-attr]
+    if expected is not None:
+        assert count == expected
+    else:
+        assert 0 < count < 120
+
+
+def test_failing_a_given_criterion(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
+    seeded = seed(studio_app, project.id, "Crit", 100)
+    counts = []
+    for criterion_id in seeded.criterion_ids:
+        html = browser.get(f"/studio/experiments/{seeded.experiment_id}/responses?criterion={criterion_id}")
+        counts.append(int(re.search(r"(\d+) in all", html.get_data(as_text=True)).group(1)))  # type: ignore[union-attr]
+    assert counts[0] < counts[1] < counts[2]  # the synthetic criteria fail more and more often
+    text = browser.get(f"/studio/experiments/{seeded.experiment_id}?q=Question+number+7%3F").get_data(as_text=True)
+    assert "1 in all" in text
+
+
+def test_drawer_shows_prompt_response_and_every_rating(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
+    seeded = seed(studio_app, project.id, "Drawer", 10)
+    html = browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)
+    link = re.search(r'href="(/studio/experiments/\d+/responses/\d+)" data-drawer', html).group(1)  # type: ignore[union-attr]
+    fragment = browser.get(link, headers={"X-Studio-Fragment": "1"}).get_data(as_text=True)
+    assert "<html" not in fragment
+    assert "Answer briefly: Question 0?" in fragment and "Answer 0 to question 0." in fragment
+    assert fragment.count('class="rating"') == 3 and "Reason 0/2" in fragment
+    assert "<html" in browser.get(link).get_data(as_text=True)  # without the script: a whole page
+
+
+def test_compare_two_experiments(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
+    a = seed(studio_app, project.id, "A", 60)
+    b = seed(studio_app, project.id, "Bee", 60, entries=a.entry_ids)  # another name shifts the verdicts
+    html = browser.get(f"/studio/compare?a={a.experiment_id}&b={b.experiment_id}").get_data(as_text=True)
+    assert "Pass rate difference per criterion" in html
+    improved = int(re.search(r"(\d+) improved", html).group(1))  # type: ignore[union-attr]
+    regressed = int(re.search(r"(\d+) regressed", html).group(1))  # type: ignore[union-attr]
+    assert improved > 0 and regressed > 0
+    assert "Answer 3 to question 3." in html
+    same = browser.get(f"/studio/compare?a={a.experiment_id}&b={a.experiment_id}")
+    assert same.status_code == 409
+
+
+def test_library_pages(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
+    project.post("prompt_templates", json={"name": "Greeter", "messages": [{"role": "user", "content": "Hi {{n}}"}]})
+    project.post("prompt_templates", json={"name": "Greeter", "messages": [{"role": "user", "content": "Hey {{n}}"}]})
+    collection = project.post("collections", json={"name": "People"}).get_json()
+    project.post(f"collections/{collection['id']}/entries", json={"input_values": {"n": "Ada"}})
+    project.post("criterion_sets", json={"name": "Tone", "criteria": [{"criterion_str": "Is it polite?"}]})
+    templates = browser.get("/studio/templates").get_data(as_text=True)
+    assert "Greeter" in templates and "v2" in templates and "Hey {{n}}" in templates
+    collections = browser.get("/studio/collections").get_data(as_text=True)
+    assert "People" in collections
+    entries = browser.get(f"/studio/collections/{collection['id']}").get_data(as_text=True)
+    assert "Ada" in entries
+    assert "Is it polite?" in browser.get("/studio/criterion-sets").get_data(as_text=True)
+
+
+def test_another_projects_ids_are_404(studio_app: Flask, browser: Browser) -> None:
+    other = make_project(studio_app, "Other")
+    seeded = seed(studio_app, other.id, "Theirs", 5)
+    eid = seeded.experiment_id
+    for path in (
+        f"/studio/experiments/{eid}",
+        f"/studio/experiments/{eid}/responses",
+        f"/studio/experiments/{eid}/export.csv",
+        f"/studio/experiments/{eid}/stream",
+        f"/studio/compare?a={eid}&b={eid + 1}",
+    ):
+        assert browser.get(path).status_code == 404, path
+    assert browser.post(f"/studio/experiments/{eid}/cancel").status_code == 303  # back with the reason
+    assert "not found" in browser.get("/studio/experiments").get_data(as_text=True)
+    assert "Theirs" not in browser.get("/studio/experiments").get_data(as_text=True)
+
+
+def test_experiment_page_query_count_does_not_grow_with_rows(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
+    small = seed(studio_app, project.id, "Small", 5)
+    large = seed(studio_app, project.id, "Large", 400)
+    engine = studio_app.extensions["assay_db"].engine
+    counts = []
+    for seeded in (small, large):
+        statements: list[str] = []
+
+        def listener(*args: object, statements: list[str] = statements) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert browser.get(f"/studio/experiments/{seeded.experiment_id}").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        counts.append(len(statements))
+    assert counts[0] == counts[1] and counts[1] < 20
