@@ -168,7 +168,8 @@ def test_studio_in_a_real_browser(stack: Stack, studio: Studio) -> None:
     slow_id, _ = _run(rest, "Slow run", ids["Prompt A"], ids["many"], ids["set"])
     studio.go("/studio/experiments?status=running")
     row_progress = page.locator(f'tr[data-experiment-id="{slow_id}"] progress')
-    expect(row_progress).not_to_have_attribute("value", "0")  # the list's own stream moves it
+    # The list's own stream moves it (the first rating may wait for a worker's evaluator processes to start).
+    expect(row_progress).not_to_have_attribute("value", "0", timeout=30_000)
     studio.shot("03-experiments-running")
     studio.go(f"/studio/experiments/{slow_id}")
     page.evaluate("window.__notReloaded = true")
