@@ -117,7 +117,8 @@ class JobRun:
     # -- chunks -----------------------------------------------------------------------------------
 
     async def _work(self) -> None:
-        capacity = max(1, self.settings.worker_max_inflight // max(1, self.settings.job_chunk_size))
+        # One chunk more than the call cap fills, so slots freed by a chunk's slowest items have work.
+        capacity = -(-self.settings.worker_max_inflight // max(1, self.settings.job_chunk_size)) + 1
         active: set[asyncio.Task[None]] = set()
         while not self.stopped.is_set():
             while len(active) < capacity and not self.stopped.is_set():
