@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, delete, or_, select, update
 from sqlalchemy.orm import Session, lazyload
@@ -219,20 +219,38 @@ def store_response(
 ) -> int | None:
     """Store this job's response of (entry, epoch), replacing an earlier run's; None if this job already has one.
 
-    One or two Core statements, so a result is durable within moments of its answer at little cost
-    (the ratings of a replaced response go with it through the foreign key's ON DELETE CASCADE).
+    Core statements, so a result is durable within moments of its answer at little cost (the ratings
+    of a replaced response go with it through the foreign key's ON DELETE CASCADE).
     """
+    return store_responses(session, [(plan, item, result, error)])[0]
+
+
+def store_responses(session: Session, calls: list[tuple[Any, ...]]) -> list[int | None]:
+    """Many `store_response` calls (their arguments after the session) as one multi-row INSERT."""
     table = PromptResponse.__table__
-    if item.replaces:
-        session.execute(
-            delete(table).where(
-                table.c.experiment_id == plan.experiment_id,
-                table.c.entry_id == item.entry_id,
-                table.c.epoch == item.epoch,
-                or_(table.c.job_id.is_(None), table.c.job_id != plan.job_id),
+    for plan, item, _, _ in calls:
+        if item.replaces:
+            session.execute(
+                delete(table).where(
+                    table.c.experiment_id == plan.experiment_id,
+                    table.c.entry_id == item.entry_id,
+                    table.c.epoch == item.epoch,
+                    or_(table.c.job_id.is_(None), table.c.job_id != plan.job_id),
+                )
             )
-        )
-    values = {
+    insert = insert_ignoring_conflicts(session, PromptResponse, "experiment_id", "entry_id", "epoch")
+    returning = insert.returning(table.c.id, table.c.experiment_id, table.c.entry_id, table.c.epoch)
+    rows = session.execute(returning, [_response_row(*call) for call in calls])
+    # A key with no row back: a worker that took over the chunk stored that item first.
+    stored = {(row.experiment_id, row.entry_id, row.epoch): row.id for row in rows}
+    return [stored.pop((plan.experiment_id, item.entry_id, item.epoch), None) for plan, item, _, _ in calls]
+
+
+store_response.many = store_responses  # type: ignore[attr-defined]  # see Engine.write
+
+
+def _response_row(plan: ExperimentPlan, item: ItemWork, result: ChatResult | None, error: str | None) -> dict[str, Any]:
+    return {
         "project_id": plan.project_id,
         "experiment_id": plan.experiment_id,
         "prompt_id": item.prompt_id,
@@ -244,21 +262,19 @@ def store_response(
         "messages": [result.message] if result else [],
         "error": error,
         "rated_at": datetime.now(UTC) if error else None,
-        **(_usage(result) if result else {}),
+        **_usage(result),
     }
-    # Nothing inserted: a worker that took over this chunk stored the same item first.
-    insert = insert_ignoring_conflicts(session, PromptResponse, "experiment_id", "entry_id", "epoch")
-    return session.execute(insert.values(values).returning(table.c.id)).scalar()
 
 
-def _usage(result: ChatResult) -> dict[str, Any]:
+def _usage(result: ChatResult | None) -> dict[str, Any]:
+    # Every key even without a result: the rows of one multi-row INSERT need the same keys.
     return {
-        "duration_seconds": result.duration,
-        "input_tokens": result.prompt_tokens,
-        "output_tokens": result.completion_tokens,
-        "reasoning_tokens": result.reasoning_tokens,
-        "input_cost_usd": result.input_cost,
-        "output_cost_usd": result.output_cost,
+        "duration_seconds": result.duration if result else None,
+        "input_tokens": result.prompt_tokens if result else None,
+        "output_tokens": result.completion_tokens if result else None,
+        "reasoning_tokens": result.reasoning_tokens if result else None,
+        "input_cost_usd": result.input_cost if result else None,
+        "output_cost_usd": result.output_cost if result else None,
     }
 
 
@@ -278,19 +294,36 @@ def store_ratings(
 ) -> None:
     """Write the ratings of one response and mark it rated; a `fresh` response (just stored by this
     job) has no older ratings of those criteria to replace."""
-    ratings = Rating.__table__
-    if not fresh:
-        criterion_ids = [o.criterion_id for o in outcomes]
-        session.execute(
-            delete(ratings).where(ratings.c.response_id == response_id, ratings.c.criterion_id.in_(criterion_ids))
-        )
+    store_ratings_many(session, [(response_id, outcomes, complete, fresh)])
+
+
+class _RatingsCall(NamedTuple):
+    response_id: int
+    outcomes: list[RatingOutcome]
+    complete: bool
+    fresh: bool = False
+
+
+def store_ratings_many(session: Session, calls: list[tuple[Any, ...]]) -> list[None]:
+    """Many `store_ratings` calls (their arguments after the session) as one INSERT and one UPDATE."""
+    ratings, responses = Rating.__table__, PromptResponse.__table__
+    parsed = [_RatingsCall(*call) for call in calls]
+    for call in parsed:
+        if not call.fresh:
+            criterion_ids = [o.criterion_id for o in call.outcomes]
+            stale = (ratings.c.response_id == call.response_id, ratings.c.criterion_id.in_(criterion_ids))
+            session.execute(delete(ratings).where(*stale))
     # A rating stored at the same moment by a worker that took over the chunk stands.
-    if outcomes:
-        insert = insert_ignoring_conflicts(session, Rating, "response_id", "criterion_id")
-        session.execute(insert, [_rating_row(response_id, o) for o in outcomes])
+    rows = [_rating_row(call.response_id, o) for call in parsed for o in call.outcomes]
+    if rows:
+        session.execute(insert_ignoring_conflicts(session, Rating, "response_id", "criterion_id"), rows)
+    complete = [call.response_id for call in parsed if call.complete]
     if complete:
-        responses = PromptResponse.__table__
-        session.execute(update(responses).where(responses.c.id == response_id).values(rated_at=datetime.now(UTC)))
+        session.execute(update(responses).where(responses.c.id.in_(complete)).values(rated_at=datetime.now(UTC)))
+    return [None] * len(calls)
+
+
+store_ratings.many = store_ratings_many  # type: ignore[attr-defined]  # see Engine.write
 
 
 _RATING_COLUMNS = dict.fromkeys(

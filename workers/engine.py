@@ -94,7 +94,8 @@ class Engine:
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Like `db` for results: writes waiting at the same moment share one transaction, so a result is
-        stored within one commit of its answer and a crash loses little."""
+        stored within one commit of its answer and a crash loses little. When `fn` has a `many`
+        attribute, `fn.many(session, [args, ...])` applies all of its waiting calls at once."""
         future: asyncio.Future[Any] = self.loop.create_future()
         self._writes.append((fn, args, future))
         if self._writer is None or self._writer.done():
@@ -117,7 +118,7 @@ class Engine:
         # is it done again with a savepoint per write, so one bad write never costs the others.
         try:
             with self.database.session() as session:
-                return [(True, fn(session, *args)) for fn, args, _ in batch]
+                return [(True, value) for value in _apply_together(session, batch)]
         except Exception:
             return self._write_each(batch)
 
@@ -169,6 +170,22 @@ class Engine:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._db_pool.shutdown(wait=False)
         self._control_pool.shutdown(wait=False)
+
+
+def _apply_together(session: Any, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[Any]:
+    """Each write's result, in order; the calls of a function with `many` go in one call of it."""
+    results: dict[int, Any] = {}
+    grouped: dict[Callable[..., list[Any]], list[int]] = {}
+    for i, (fn, args, _) in enumerate(batch):
+        many = getattr(fn, "many", None)
+        if many is None:
+            results[i] = fn(session, *args)
+        else:
+            grouped.setdefault(many, []).append(i)
+    for many, indexes in grouped.items():
+        values = many(session, [batch[i][1] for i in indexes])
+        results.update(zip(indexes, values, strict=True))
+    return [results[i] for i in range(len(batch))]
 
 
 _engine: Engine | None = None
