@@ -192,9 +192,11 @@ class Entry(Base):
     collection: Mapped[Collection] = relationship(lazy="joined", innerjoin=True)
 
 
+# Deferred: a collection is joined into every entry, prompt, response and experiment load, and counting
+# 100,000 entries for each of those rows made a page of responses take seconds. Counted when read.
 Collection.variables_count = column_property(
     select(func.count(Entry.id)).where(Entry.collection_id == Collection.id).correlate_except(Entry).scalar_subquery(),
-    deferred=False,
+    deferred=True,
 )
 
 
