@@ -144,14 +144,21 @@ def rejection_reason(session: Session, job: Job) -> str | None:
         return "the experiment or its prompt template was deleted after the job was queued"
     if experiment.llm_config_id != job.params.get("llm_config_id", experiment.llm_config_id):
         return "the experiment's LLM config changed after the job was queued"
-    entry_ids = {
-        entry_id
-        for chunk in session.scalars(select(JobChunk.items).where(JobChunk.job_id == job.id))
-        for entry_id, _ in chunk
-    }
-    if entry_ids and not session.scalar(select(func.count(Entry.id)).where(Entry.id.in_(entry_ids))):
+    if _all_entries_deleted(session, job):
         return "every entry of the collection was deleted after the job was queued"
     return None
+
+
+def _all_entries_deleted(session: Session, job: Job, batch: int = 1000) -> bool:
+    """Whether none of the job's entries exists, looking at a batch of them at a time: the first
+    batch settles it unless entries were deleted (one IN list of 100,000 ids is past PostgreSQL's limit)."""
+    items = session.scalars(select(JobChunk.items).where(JobChunk.job_id == job.id).order_by(JobChunk.position)).all()
+    entry_ids = [entry_id for chunk in items for entry_id, _ in chunk]
+    for start in range(0, len(entry_ids), batch):
+        ids = entry_ids[start : start + batch]
+        if session.scalar(select(Entry.id).where(Entry.id.in_(ids)).limit(1)) is not None:
+            return False
+    return bool(entry_ids)
 
 
 def claim_chunk(session: Session, job_id: str, owner: str, lease_seconds: float) -> JobChunk | None:

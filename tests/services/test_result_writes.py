@@ -10,11 +10,10 @@ from sqlalchemy import select
 from llmcalls import ChatResult, Verdict
 from models.db import Database
 from models.orm import Job, PromptResponse, Rating
-from services import execution, jobs
+from services import execution
 from services.execution import RatingOutcome
-from services.settings import Settings
-from services.states import JobKind
 from tests.conftest import ProjectHandle
+from tests.services.conftest import make_experiment, new_run
 from workers.engine import _apply_together
 
 
@@ -27,40 +26,6 @@ def _verdict(rating: str) -> Verdict:
     return Verdict(rating, f"because {rating}", 5, 2, 0, 0.0, 0.0, 0.1, 1, "json_schema")
 
 
-def _experiment(project: ProjectHandle, n: int) -> int:
-    template = project.post("prompt_templates", json={"name": "T", "messages": [{"role": "user", "content": "{{q}}"}]})
-    collection = project.post("collections", json={"name": "C"}).json
-    for i in range(n):
-        project.post(f"collections/{collection['id']}/entries", json={"input_values": {"q": f"q{i}"}})
-    criteria = project.post("criterion_sets", json={"name": "S", "criteria": [{"criterion_str": "Ok?"}]}).json
-    body = {
-        "name": "E",
-        "prompt_template_id": template.json["id"],
-        "collection_id": collection["id"],
-        "criterion_set_id": criteria["id"],
-    }
-    return project.post("experiments", json=body).json["id"]
-
-
-def _run(database: Database, project: ProjectHandle, experiment_id: int) -> tuple[Any, list[Any]]:
-    """A new job of the experiment, its plan and its items as a worker loads them."""
-    from models.orm import Entry, Experiment
-
-    with database.session() as session:
-        experiment = session.get_one(Experiment, experiment_id)
-        entry_ids = session.scalars(select(Entry.id).where(Entry.collection_id == experiment.collection_id)).all()
-        job = jobs.create(
-            session,
-            Settings(),
-            project_id=project.id,
-            kind=JobKind.EXPERIMENT,
-            items=[[e, 1] for e in entry_ids],
-            experiment_id=experiment_id,
-        )
-        plan = execution.experiment_plan(session, job, Settings())
-        return plan, execution.load_items(session, plan, [[e, 1] for e in entry_ids])
-
-
 def _responses(database: Database, experiment_id: int) -> list[PromptResponse]:
     with database.session() as session:
         return list(session.scalars(select(PromptResponse).where(PromptResponse.experiment_id == experiment_id)))
@@ -68,8 +33,8 @@ def _responses(database: Database, experiment_id: int) -> list[PromptResponse]:
 
 def test_a_batch_of_answers_is_stored_once_and_a_second_store_is_refused(app: Flask, project: ProjectHandle) -> None:
     database: Database = app.extensions["assay_db"]
-    experiment_id = _experiment(project, 3)
-    plan, items = _run(database, project, experiment_id)
+    experiment_id = make_experiment(project, 3)
+    plan, items = new_run(database, project, experiment_id)
     calls = [(plan, item, _answer(f"a{i}"), None) for i, item in enumerate(items)]
 
     with database.session() as session:
@@ -86,15 +51,15 @@ def test_a_batch_of_answers_is_stored_once_and_a_second_store_is_refused(app: Fl
 
 def test_a_new_run_replaces_the_old_answers_and_their_ratings(app: Flask, project: ProjectHandle) -> None:
     database: Database = app.extensions["assay_db"]
-    experiment_id = _experiment(project, 2)
-    old_plan, old_items = _run(database, project, experiment_id)
+    experiment_id = make_experiment(project, 2)
+    old_plan, old_items = new_run(database, project, experiment_id)
     with database.session() as session:
         ids = execution.store_responses(session, [(old_plan, item, _answer("old"), None) for item in old_items])
         calls = [(i, [RatingOutcome(old_plan.criteria[0].id, _verdict("YES"))], True, True) for i in ids]
         execution.store_ratings_many(session, calls)
         session.get_one(Job, old_plan.job_id).status = "SUCCESS"
 
-    plan, items = _run(database, project, experiment_id)
+    plan, items = new_run(database, project, experiment_id)
     assert all(item.replaces and item.response_id is None for item in items)
     with database.session() as session:
         execution.store_responses(session, [(plan, items[0], None, "the model failed")])
@@ -108,8 +73,8 @@ def test_a_new_run_replaces_the_old_answers_and_their_ratings(app: Flask, projec
 
 def test_ratings_of_many_responses_mark_the_complete_ones_rated(app: Flask, project: ProjectHandle) -> None:
     database: Database = app.extensions["assay_db"]
-    experiment_id = _experiment(project, 2)
-    plan, items = _run(database, project, experiment_id)
+    experiment_id = make_experiment(project, 2)
+    plan, items = new_run(database, project, experiment_id)
     criterion = plan.criteria[0].id
     with database.session() as session:
         ids = execution.store_responses(session, [(plan, item, _answer("x"), None) for item in items])
