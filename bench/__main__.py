@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated: P1..P6 (P6 only on demand)")
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so every stack's `finally` stops its processes and drops its database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     machine = f"{platform.machine()}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB"
     results: dict[str, Any] = {"machine": machine, "when": time.strftime("%Y-%m-%d %H:%M"), "figures": {}}
     print(f"| figure | result | measured ({machine}) |\n| --- | --- | --- |")
