@@ -22,6 +22,8 @@ from services import collections, studio
 ExportFormat = Literal["csv", "jsonl"]
 BATCH = 500
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+# A spreadsheet evaluates a cell starting with one of these as a formula (data exfiltration via links).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,17 @@ def prompt_text(messages: list[Any]) -> str:
 
 def _csv_line(values: list[Any]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
+    csv.writer(buffer).writerow([_csv_value(v) for v in values])
     return buffer.getvalue()
 
 
 def _csv_value(value: Any) -> Any:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+    """A cell as text a spreadsheet shows but never evaluates (OWASP's advice against CSV injection)."""
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def csv_lines(database: Database, export: ExportPlan) -> Iterator[str]:
@@ -140,7 +147,7 @@ def csv_lines(database: Database, export: ExportPlan) -> Iterator[str]:
                 rating.get("rating") or ("ERROR" if rating.get("error") else ""),
                 rating.get("reasoning") or rating.get("error") or "",
             ]
-        values = [_csv_value(record["variables"].get(name, "")) for name in export.variables]
+        values = [record["variables"].get(name, "") for name in export.variables]
         yield _csv_line(
             [
                 record["response_id"],
