@@ -155,3 +155,33 @@ def test_experiment_page_query_count_does_not_grow_with_rows(
             event.remove(engine, "before_cursor_execute", listener)
         counts.append(len(statements))
     assert counts[0] == counts[1] and counts[1] < 20
+
+
+HUGE = 2**31  # one past PostgreSQL's INTEGER
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"/studio/experiments/{HUGE}", f"/studio/experiments/{10**20}/responses", f"/studio/collections/{HUGE}"],
+)
+def test_ids_out_of_range_in_the_path_are_404(browser: Browser, path: str) -> None:
+    assert browser.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        (f"/studio/experiments?page={HUGE}", "query.page"),
+        ("/studio/experiments/{eid}?page=99999999999999999999", "query.page"),
+        (f"/studio/experiments/{{eid}}?criterion={HUGE}", "query.criterion"),
+        (f"/studio/compare?a={HUGE}&b=1", "query.a"),
+        (f"/studio/experiments/progress?ids={{eid}}&ids={HUGE}", "query.ids.1"),
+        ("/studio/criterion-sets?page=0", "query.page"),
+    ],
+)
+def test_numbers_out_of_range_in_the_query_are_422_naming_the_field(
+    studio_app: Flask, browser: Browser, project: ProjectHandle, query: str, field: str
+) -> None:
+    seeded = seed(studio_app, project.id, "Bounds", 3)
+    res = browser.get(query.format(eid=seeded.experiment_id))
+    assert res.status_code == 422 and field in res.get_data(as_text=True)
