@@ -292,13 +292,19 @@ def _rating_failed() -> Any:
     return exists().where(Rating.response_id == PromptResponse.id, Rating.rating.is_(None))
 
 
+def _passed() -> Any:
+    """Generated, rated YES at least once, and no NO or failed rating: an unrated response has not passed."""
+    rated_yes = exists().where(Rating.response_id == PromptResponse.id, Rating.rating == "YES")
+    return and_(PromptResponse.error.is_(None), rated_yes, ~_failing(), ~_rating_failed())
+
+
 def _filtered(stmt: Select[Any], filters: ResponseFilters) -> Select[Any]:
     clauses = {
         "all": None,
         "failed": PromptResponse.error.is_not(None),
         "failing": _failing(),
         "rating_errors": _rating_failed(),
-        "passed": and_(PromptResponse.error.is_(None), ~_failing(), ~_rating_failed()),
+        "passed": _passed(),
     }
     if (clause := clauses[filters.status]) is not None:
         stmt = stmt.where(clause)
