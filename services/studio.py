@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Float, Select, String, and_, case, cast, exists, func, or_, select
+from sqlalchemy import JSON, Float, Select, String, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from models.orm import (
@@ -298,7 +298,30 @@ def _passed() -> Any:
     return and_(PromptResponse.error.is_(None), rated_yes, ~_failing(), ~_rating_failed())
 
 
-def _filtered(stmt: Select[Any], filters: ResponseFilters) -> Select[Any]:
+def _json_or_empty(column: Any, json_type: str, empty: str) -> Any:
+    # PostgreSQL's JSON set functions raise on any other JSON type; a stray `null` must not break the page.
+    return case((func.json_typeof(column) == json_type, column), else_=cast(empty, JSON))
+
+
+def _text_matches(q: str, dialect: str) -> Any:
+    """`q` is in the answer (a message's content) or an input value: the decoded values, not the stored JSON
+    text, so keys never match while quotes and non-ASCII do; `%` and `_` are literal."""
+    if dialect == "postgresql":
+        elements = func.json_array_elements(_json_or_empty(PromptResponse.messages, "array", "[]"))
+        messages = elements.table_valued("value")
+        values = func.json_each_text(_json_or_empty(Entry.input_values, "object", "{}")).table_valued("key", "value")
+        content = messages.c.value.op("->>")("content")
+    else:  # SQLite's json_each walks an array's elements and an object's values alike
+        messages = func.json_each(PromptResponse.messages).table_valued("value")
+        values = func.json_each(Entry.input_values).table_valued("value")
+        content = func.json_extract(messages.c.value, "$.content")
+    return or_(
+        exists().select_from(messages).where(cast(content, String).icontains(q, autoescape=True)),
+        exists().select_from(values).where(cast(values.c.value, String).icontains(q, autoescape=True)),
+    )
+
+
+def _filtered(stmt: Select[Any], filters: ResponseFilters, dialect: str) -> Select[Any]:
     clauses = {
         "all": None,
         "failed": PromptResponse.error.is_not(None),
@@ -310,9 +333,8 @@ def _filtered(stmt: Select[Any], filters: ResponseFilters) -> Select[Any]:
         stmt = stmt.where(clause)
     if filters.criterion_id is not None:
         stmt = stmt.where(_failing(filters.criterion_id))
-    if q := filters.q:
-        text = or_(cast(PromptResponse.messages, String).icontains(q), cast(Entry.input_values, String).icontains(q))
-        stmt = stmt.where(text)
+    if filters.q:
+        stmt = stmt.where(_text_matches(filters.q, dialect))
     return stmt
 
 
@@ -330,7 +352,8 @@ def response_page(
         PromptResponse.error,
     )
     stmt = select(*columns).join(Entry, Entry.id == PromptResponse.entry_id)
-    stmt = _filtered(stmt.where(PromptResponse.experiment_id == experiment_id), filters)
+    dialect = session.get_bind().dialect.name
+    stmt = _filtered(stmt.where(PromptResponse.experiment_id == experiment_id), filters, dialect)
     stmt = stmt.order_by(PromptResponse.entry_id, PromptResponse.epoch, PromptResponse.id)
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.execute(stmt.limit(page_size).offset((filters.page - 1) * page_size)).all()

@@ -204,3 +204,21 @@ def test_numbers_out_of_range_in_the_query_are_422_naming_the_field(
     seeded = seed(studio_app, project.id, "Bounds", 3)
     res = browser.get(query.format(eid=seeded.experiment_id))
     assert res.status_code == 422 and field in res.get_data(as_text=True)
+
+
+def test_text_search_matches_values_not_json(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
+    seeded = seed(studio_app, project.id, "Search", 10)
+    with studio_app.app_context(), database().session() as session:
+        first = session.scalars(
+            select(PromptResponse).where(PromptResponse.experiment_id == seeded.experiment_id).order_by("id")
+        ).first()
+        assert first is not None
+        first.messages = [{"role": "assistant", "content": 'Un café "noir", 100% arabica'}]
+    url = f"/studio/experiments/{seeded.experiment_id}?q="
+    assert count_of(browser, url + "caf%C3%A9") == 1  # stored JSON escapes it as caf\u00e9
+    assert count_of(browser, url + "%22noir%22") == 1  # and quotes as \"
+    assert count_of(browser, url + "100%25") == 1
+    assert count_of(browser, url + "_") == 0  # a literal underscore, not LIKE's any-character
+    assert count_of(browser, url + "0%25") == 1  # nor % a wildcard: only "100%" has "0%"
+    assert count_of(browser, url + "assistant") == 0  # a role, not text anyone wrote
+    assert count_of(browser, url + "question") == 10  # the input values: "Question number i?"
