@@ -426,14 +426,17 @@ class Comparison:
 
 
 def _scores(experiment_id: int) -> Any:
+    """Each response's share of YES verdicts; one without a verdict (its generation failed, or it is not
+    rated yet) passed nothing, so scores 0: an error fixed in B counts as improved."""
     yes = func.sum(case((Rating.rating == "YES", 1), else_=0))
-    score = cast(yes, Float) / func.nullif(func.count(Rating.rating), 0)
+    score = func.coalesce(cast(yes, Float) / func.nullif(func.count(Rating.rating), 0), 0.0)
     return (
         select(
             PromptResponse.id,
             PromptResponse.entry_id,
             PromptResponse.epoch,
             PromptResponse.messages.label("m"),
+            PromptResponse.error.label("error"),
             score.label("score"),
         )
         .outerjoin(Rating, Rating.response_id == PromptResponse.id)
@@ -455,10 +458,15 @@ def _criterion_diffs(session: Session, a: Experiment, b: Experiment) -> list[Cri
     return [CriterionDiff(text, ra, rb) for text, (ra, rb) in rates.items()]
 
 
+def _answer(messages: list[Any] | None, error: str | None) -> str:
+    return f"Generation failed: {error}" if error else response_text(messages)
+
+
 def _pairs(session: Session, sa: Any, sb: Any, improved: bool, limit: int) -> list[PairRow]:
     delta = sb.c.score - sa.c.score
+    a_text, b_text = (sa.c.m, sa.c.error), (sb.c.m, sb.c.error)
     stmt = (
-        select(sa.c.entry_id, sa.c.epoch, Entry.input_values, sa.c.m, sa.c.score, sb.c.m, sb.c.score)
+        select(sa.c.entry_id, sa.c.epoch, Entry.input_values, *a_text, sa.c.score, *b_text, sb.c.score)
         .join(sb, and_(sb.c.entry_id == sa.c.entry_id, sb.c.epoch == sa.c.epoch))
         .join(Entry, Entry.id == sa.c.entry_id)
         .where(delta > 0 if improved else delta < 0)
@@ -466,8 +474,8 @@ def _pairs(session: Session, sa: Any, sb: Any, improved: bool, limit: int) -> li
         .limit(limit)
     )
     return [
-        PairRow(entry, epoch, values or {}, response_text(ma), float(a or 0), response_text(mb), float(b or 0))
-        for entry, epoch, values, ma, a, mb, b in session.execute(stmt)
+        PairRow(entry, epoch, values or {}, _answer(ma, ea), float(a), _answer(mb, eb), float(b))
+        for entry, epoch, values, ma, ea, a, mb, eb, b in session.execute(stmt)
     ]
 
 
@@ -479,11 +487,12 @@ def compare(session: Session, project_id: int, a_id: int, b_id: int, limit: int 
         raise Conflict("Choose two different experiments to compare")
     sa, sb = _scores(a.id), _scores(b.id)
     delta = sb.c.score - sa.c.score
-    up, down, same = session.execute(
+    up, down, same, matched = session.execute(
         select(
             func.sum(case((delta > 0, 1), else_=0)),
             func.sum(case((delta < 0, 1), else_=0)),
             func.sum(case((delta == 0, 1), else_=0)),
+            func.count(),
         )
         .select_from(sa)
         .join(sb, and_(sb.c.entry_id == sa.c.entry_id, sb.c.epoch == sa.c.epoch))
@@ -494,7 +503,12 @@ def compare(session: Session, project_id: int, a_id: int, b_id: int, limit: int 
         criteria=_criterion_diffs(session, a, b),
         improved=_pairs(session, sa, sb, True, limit),
         regressed=_pairs(session, sa, sb, False, limit),
-        counts={"improved": int(up or 0), "regressed": int(down or 0), "unchanged": int(same or 0)},
+        counts={
+            "improved": int(up or 0),
+            "regressed": int(down or 0),
+            "unchanged": int(same or 0),
+            "matched": int(matched),
+        },
     )
 
 

@@ -118,6 +118,8 @@ def test_compare_two_experiments(studio_app: Flask, browser: Browser, project: P
     regressed = int(re.search(r"(\d+) regressed", html).group(1))  # type: ignore[union-attr]
     assert improved > 0 and regressed > 0
     assert "Answer 3 to question 3." in html
+    unchanged = int(re.search(r"(\d+) unchanged", html).group(1))  # type: ignore[union-attr]
+    assert improved + regressed + unchanged == 60 and "60 matched by input" in html
     same = browser.get(f"/studio/compare?a={a.experiment_id}&b={a.experiment_id}")
     assert same.status_code == 409
 
@@ -222,3 +224,23 @@ def test_text_search_matches_values_not_json(studio_app: Flask, browser: Browser
     assert count_of(browser, url + "0%25") == 1  # nor % a wildcard: only "100%" has "0%"
     assert count_of(browser, url + "assistant") == 0  # a role, not text anyone wrote
     assert count_of(browser, url + "question") == 10  # the input values: "Question number i?"
+
+
+def test_compare_counts_a_fixed_generation_error_as_improved(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
+    a = seed(studio_app, project.id, "A", 10)
+    b = seed(studio_app, project.id, "Bee", 10, entries=a.entry_ids)  # its first response passes all three
+    url = f"/studio/compare?a={a.experiment_id}&b={b.experiment_id}"
+    before = int(re.search(r"(\d+) improved", browser.get(url).get_data(as_text=True)).group(1))  # type: ignore[union-attr]
+    with studio_app.app_context(), database().session() as session:
+        first = session.scalars(
+            select(PromptResponse).where(PromptResponse.experiment_id == a.experiment_id).order_by("id")
+        ).first()
+        assert first is not None
+        first.error, first.messages = "APIConnectionError: refused", []
+        session.execute(delete(Rating).where(Rating.response_id == first.id))
+    html = browser.get(url).get_data(as_text=True)
+    assert int(re.search(r"(\d+) improved", html).group(1)) == before + 1  # type: ignore[union-attr]
+    improved = html.split('id="improved"', 1)[1].split("</section>", 1)[0]
+    assert "Generation failed: APIConnectionError: refused" in improved and "Answer 0 to question 0." in improved
