@@ -49,6 +49,12 @@ def run_after_commit() -> None:
         fn()
 
 
+def commit() -> None:
+    """The request's one commit point, then what waited for it (enqueueing jobs)."""
+    db_session().commit()
+    run_after_commit()
+
+
 def init_queue(app: Flask, settings: Settings) -> None:
     from workers.app import create_celery
 

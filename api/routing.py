@@ -17,7 +17,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from api.errors import describe_validation_error
-from api.extensions import db_session, run_after_commit
+from api.extensions import commit
 from models.schemas.common import MAX_ID
 from services.errors import Invalid, ServiceError
 
@@ -121,8 +121,7 @@ def endpoint(
                 kwargs["query"] = parse_query(query)
             result = fn(**kwargs)
             payload = to_json(response, result) if response is not None else b""
-            db_session().commit()
-            run_after_commit()
+            commit()
             if response is None:
                 return Response(status=204 if status == 200 else status)
             return Response(payload, status=status, mimetype="application/json")

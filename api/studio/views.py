@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from api import sse
-from api.extensions import db_session, run_after_commit, settings, start_job
+from api.extensions import commit, db_session, settings, start_job
 from api.resources.experiments import export_response
 from api.routing import parse_query
 from api.studio import session as studio_session
@@ -47,11 +47,6 @@ def render(template: str, fragment: str | None = None, **context: Any) -> str:
     return render_template(f"studio/{template}", **context)
 
 
-def commit() -> None:
-    db_session().commit()
-    run_after_commit()
-
-
 # ---- login
 
 
@@ -73,12 +68,14 @@ def login() -> BaseResponse | tuple[str, int]:
         return render_template("studio/login.html", error="Enter a project API key.", next=""), 400
     if not studio_session.log_in(form.api_key):
         return render_template("studio/login.html", error="That API key is not valid.", next=form.next), 401
+    commit()
     return redirect(form.safe_next() or url_for("studio.experiments_list"), 303)
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
     studio_session.log_out()
+    commit()
     flash("You are logged out.", "info")
     return redirect(url_for("studio.login_form"), 303)
 
