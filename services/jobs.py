@@ -77,6 +77,14 @@ def create(
     return job
 
 
+def run_messages(settings: Settings, job: Job) -> int:
+    """How many run messages a new job is sent: one per chunk up to the fanout; none unless PENDING."""
+    if job.status != TaskState.PENDING:
+        return 0
+    chunks = -(-job.total // max(1, settings.job_chunk_size))
+    return min(settings.job_fanout, max(1, chunks))
+
+
 def mark_enqueued(session: Session, job_id: str) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now()))
 

@@ -26,10 +26,6 @@ from services.states import JobKind
 bp = Blueprint("experiments", __name__, url_prefix="/experiments")
 
 
-def _start(job: Job | None) -> str | None:
-    return start_job(job)
-
-
 def _params(body: ExperimentCreate | RunExperiment) -> dict | None:
     return body.generation_params.model_dump(exclude_none=True) if body.generation_params else None
 
@@ -54,7 +50,7 @@ def create_experiment(body: ExperimentCreate) -> object:
             generation_params=_params(body),
             time_limit_seconds=body.time_limit_seconds,
         )
-        task_id = _start(job)
+        task_id = start_job(job)
     return experiments.view(session, experiment, task_id)
 
 
@@ -91,24 +87,22 @@ def run_experiment(experiment_id: int, body: RunExperiment) -> object:
         generation_params=_params(body),
         time_limit_seconds=body.time_limit_seconds,
     )
-    return experiments.view(session, experiment, _start(job))
+    return experiments.view(session, experiment, start_job(job))
 
 
 @endpoint(bp, "/<int:experiment_id>/retry-failed", "POST", body=RetryFailed, response=ExperimentOut)
 def retry_failed(experiment_id: int, body: RetryFailed) -> object:
     """Regenerate exactly the failed responses; `generation_task_id` is null when none failed."""
     session = db_session()
-    experiment = experiments.get(session, current_project_id(), experiment_id)
-    task_id = _start(runs.retry_failed(session, settings(), experiment, body.rating_mode))
-    return experiments.view(session, experiment, task_id)
+    experiment, job = runs.retry_experiment(session, settings(), current_project_id(), experiment_id, body.rating_mode)
+    return experiments.view(session, experiment, start_job(job))
 
 
 @endpoint(bp, "/<int:experiment_id>/cancel", "POST", response=ExperimentStatusOut)
 def cancel_experiment(experiment_id: int) -> object:
     """Cancel the running generation: no new model call starts; finished work is kept (REVOKED)."""
-    session = db_session()
-    job = runs.cancel_generation(session, experiments.get(session, current_project_id(), experiment_id))
-    return runs.experiment_status(session, job, for_sdk=False, log_cursor=None)
+    job = runs.cancel_experiment(db_session(), current_project_id(), experiment_id)
+    return runs.experiment_status(db_session(), job, for_sdk=False, log_cursor=None)
 
 
 def _job(experiment_id: int, task_id: str) -> Job:

@@ -25,7 +25,7 @@ from api.routing import parse_query
 from api.studio import session as studio_session
 from api.studio.forms import CompareForm, ExperimentListForm, LoginForm, PageForm, ProgressForm, ResponsesForm
 from models.schemas.collections import CollectionQuery
-from services import collections, experiments, export, runs, studio
+from services import collections, export, runs, studio
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates", static_folder="static")
 STREAM_INTERVAL = 0.5
@@ -139,8 +139,7 @@ def experiment_stream(experiment_id: int) -> Response:
 
 @bp.post("/experiments/<int:experiment_id>/cancel")
 def cancel(experiment_id: int) -> BaseResponse:
-    session = db_session()
-    runs.cancel_generation(session, experiments.get(session, project_id(), experiment_id))
+    runs.cancel_experiment(db_session(), project_id(), experiment_id)
     commit()
     flash("The run was cancelled; finished responses are kept.", "info")
     return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id), 303)
@@ -148,9 +147,8 @@ def cancel(experiment_id: int) -> BaseResponse:
 
 @bp.post("/experiments/<int:experiment_id>/retry")
 def retry(experiment_id: int) -> BaseResponse:
-    session = db_session()
-    experiment = experiments.get(session, project_id(), experiment_id)
-    task_id = start_job(runs.retry_failed(session, settings(), experiment, experiment.rating_mode))
+    _, job = runs.retry_experiment(db_session(), settings(), project_id(), experiment_id)
+    task_id = start_job(job)
     commit()
     flash("Retrying the failed responses." if task_id else "No response failed: nothing to retry.", "info")
     return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id), 303)
