@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from models.db import Database
 from models.orm import Criterion, Entry, Experiment, Prompt, PromptResponse, Rating
-from services import collections, studio
+from services import collections, results
+from services.responses import response_text
 
 ExportFormat = Literal["csv", "jsonl"]
 BATCH = 500
@@ -39,7 +40,7 @@ class ExportPlan:
 
 
 def plan(session: Session, experiment: Experiment) -> ExportPlan:
-    criteria = [(c.id, c.label or c.criterion_str) for c in studio.criteria_of(session, experiment)]
+    criteria = [(c.id, c.label or c.criterion_str) for c in results.criteria_of(session, experiment)]
     return ExportPlan(experiment.id, collections.column_names(experiment.collection), criteria)
 
 
@@ -67,7 +68,7 @@ def _page(session: Session, experiment_id: int, after: int) -> list[dict[str, An
             "epoch": r[2],
             "variables": r[3] or {},
             "prompt": r[4] or [],
-            "response": studio.response_text(r[5]),
+            "response": response_text(r[5]),
             "error": r[6],
             "ratings": [],
         }

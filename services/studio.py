@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from models.orm import (
     Collection,
-    Criterion,
     CriterionSet,
     Entry,
     Experiment,
@@ -24,23 +23,13 @@ from models.orm import (
 from services import collections, jobs, results
 from services.errors import Conflict, NotFound, not_found, owned
 from services.pagination import Paged, paginate
+from services.responses import response_text
 from services.states import TaskState
 
 ResponseFilter = Literal["all", "failed", "failing", "rating_errors", "passed"]
 ExperimentStatusFilter = Literal["all", "running", "SUCCESS", "FAILURE", "REVOKED", "TIMEOUT", "REJECTED", "never"]
 ExperimentSort = Literal["newest", "oldest", "name", "pass_rate"]
 ERROR_SUMMARY_LENGTH = 160
-
-
-def response_text(messages: list[Any] | None) -> str:
-    """The model's answer: the last assistant (or tool) message of a stored response."""
-    for message in reversed(messages or []):
-        if isinstance(message, dict) and message.get("role") in {"assistant", "tool"}:
-            content = message.get("content")
-            if isinstance(content, list):
-                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-            return str(content or "")
-    return ""
 
 
 def rate(yes: int, verdicts: int) -> float | None:
@@ -169,12 +158,7 @@ class Summary:
     """Everything the experiment page shows above its responses table."""
 
     experiment: Experiment
-    responses: int
-    failed_responses: int
-    input_tokens: int
-    output_tokens: int
-    mean_duration_seconds: float | None
-    span_seconds: float | None
+    totals: results.ResponseTotals  # the numbers the REST API's results report too
     cost_usd: float
     failed_ratings: int
     criteria: list[CriterionStat]
@@ -185,37 +169,6 @@ class Summary:
     @property
     def pass_rate(self) -> float | None:
         return rate(sum(c.yes for c in self.criteria), sum(c.verdicts for c in self.criteria))
-
-
-def criteria_of(session: Session, experiment: Experiment) -> list[Criterion]:
-    """The set's current criteria, plus older ones this experiment's ratings still refer to."""
-    rated = (
-        select(Rating.criterion_id)
-        .join(PromptResponse, PromptResponse.id == Rating.response_id)
-        .where(PromptResponse.experiment_id == experiment.id)
-        .distinct()
-    )
-    current = and_(Criterion.criterion_set_id == experiment.criterion_set_id, Criterion.superseded.is_(False))
-    stmt = select(Criterion).where(or_(current, Criterion.id.in_(rated))).order_by(Criterion.position, Criterion.id)
-    return list(session.scalars(stmt))
-
-
-def _response_totals(session: Session, experiment_id: int) -> Any:
-    ok = PromptResponse.error.is_(None)
-    return session.execute(
-        select(
-            func.count(PromptResponse.id),
-            func.count(PromptResponse.error),
-            func.sum(case((ok, PromptResponse.input_tokens), else_=0)),
-            func.sum(case((ok, PromptResponse.output_tokens), else_=0)),
-            func.avg(case((ok, PromptResponse.duration_seconds), else_=None)),
-            func.sum(
-                func.coalesce(PromptResponse.input_cost_usd, 0) + func.coalesce(PromptResponse.output_cost_usd, 0)
-            ),
-            func.min(PromptResponse.created_at),
-            func.max(PromptResponse.created_at),
-        ).where(PromptResponse.experiment_id == experiment_id)
-    ).one()
 
 
 def error_summary(session: Session, experiment_id: int, limit: int = 10) -> list[tuple[str, int]]:
@@ -233,22 +186,17 @@ def error_summary(session: Session, experiment_id: int, limit: int = 10) -> list
 
 def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
     experiment = owned(session, Experiment, project_id, experiment_id, "Experiment")
-    count, failed, tokens_in, tokens_out, duration, cost, first, last = _response_totals(session, experiment.id)
+    totals = results.response_totals(session, experiment.id)
     stats = results.rating_stats(session, experiment.id)
     criteria = [
         CriterionStat(c.id, c.label or c.criterion_str, *stats.by_criterion.get(c.id, (0, 0)))
-        for c in criteria_of(session, experiment)
+        for c in results.criteria_of(session, experiment)
     ]
     job = latest_job(session, experiment.id)
     return Summary(
         experiment=experiment,
-        responses=int(count),
-        failed_responses=int(failed),
-        input_tokens=int(tokens_in or 0),
-        output_tokens=int(tokens_out or 0),
-        mean_duration_seconds=float(duration) if duration is not None else None,
-        span_seconds=(last - first).total_seconds() if first is not None and last is not None else None,
-        cost_usd=float(cost or 0.0) + stats.input_cost + stats.output_cost,
+        totals=totals,
+        cost_usd=totals.input_cost_usd + totals.output_cost_usd + stats.input_cost + stats.output_cost,
         failed_ratings=stats.failed,
         criteria=criteria,
         errors=error_summary(session, experiment.id),
@@ -451,7 +399,7 @@ def _criterion_diffs(session: Session, a: Experiment, b: Experiment) -> list[Cri
     rates: dict[str, list[float | None]] = {}
     for side, experiment in enumerate((a, b)):
         stats = results.rating_stats(session, experiment.id)
-        for c in criteria_of(session, experiment):
+        for c in results.criteria_of(session, experiment):
             rates.setdefault(c.label or c.criterion_str, [None, None])[side] = rate(
                 *stats.by_criterion.get(c.id, (0, 0))
             )

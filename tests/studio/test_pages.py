@@ -7,7 +7,7 @@ import re
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, select, update
 
 from api.extensions import database
 from models.orm import PromptResponse, Rating
@@ -244,3 +244,26 @@ def test_compare_counts_a_fixed_generation_error_as_improved(
     assert int(re.search(r"(\d+) improved", html).group(1)) == before + 1  # type: ignore[union-attr]
     improved = html.split('id="improved"', 1)[1].split("</section>", 1)[0]
     assert "Generation failed: APIConnectionError: refused" in improved and "Answer 0 to question 0." in improved
+
+
+def stat(html: str, label: str) -> str:
+    return re.search(rf'<span class="k">{label}</span><span class="n">([^<]*)</span>', html).group(1)  # type: ignore[union-attr]
+
+
+def test_totals_agree_with_the_rest_results(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
+    one = seed(studio_app, project.id, "One", 1)
+    two = seed(studio_app, project.id, "Two", 2)
+    with studio_app.app_context(), database().session() as session:
+        session.execute(
+            update(PromptResponse)
+            .where(PromptResponse.experiment_id == two.experiment_id, PromptResponse.entry_id == two.entry_ids[0])
+            .values(duration_seconds=None)
+        )
+    html = browser.get(f"/studio/experiments/{one.experiment_id}").get_data(as_text=True)
+    assert project.get(f"experiments/{one.experiment_id}").get_json()["results"]["experiment_duration_seconds"] is None
+    assert stat(html, "Duration") == "–"  # one response spans no time
+    results = project.get(f"experiments/{two.experiment_id}").get_json()["results"]
+    html = browser.get(f"/studio/experiments/{two.experiment_id}").get_data(as_text=True)
+    assert results["mean_duration_seconds"] == pytest.approx(0.05)  # the missing duration counts as 0
+    assert stat(html, "Mean response time") == "0.05 s"
+    assert stat(html, "Tokens in / out") == "24 / 16" and results["mean_input_tokens"] == 12
