@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from models.db import Database
 from models.orm import Criterion, Entry, Experiment, Prompt, PromptResponse, Rating
 from services import collections, results
+from services.errors import owned
 from services.responses import response_text
 
 ExportFormat = Literal["csv", "jsonl"]
@@ -39,7 +40,9 @@ class ExportPlan:
         return f"experiment-{self.experiment_id}.{fmt}"
 
 
-def plan(session: Session, experiment: Experiment) -> ExportPlan:
+def plan(session: Session, project_id: int, experiment_id: int) -> ExportPlan:
+    """The columns of one of the project's experiments' export (404 for another project's)."""
+    experiment = owned(session, Experiment, project_id, experiment_id, "Experiment")
     criteria = [(c.id, c.label or c.criterion_str) for c in results.criteria_of(session, experiment)]
     return ExportPlan(experiment.id, collections.column_names(experiment.collection), criteria)
 

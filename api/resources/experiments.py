@@ -6,7 +6,8 @@ from flask import Blueprint, Response, request
 
 from api import sse
 from api.auth import current_project_id
-from api.extensions import database, db_session, settings, start_job
+from api.downloads import export_response
+from api.extensions import db_session, settings, start_job
 from api.routing import download_endpoint, endpoint, parse_query, stream_endpoint
 from models.orm import Job
 from models.schemas.common import Page
@@ -128,16 +129,6 @@ def generation_stream(experiment_id: int, task_id: str) -> Response:
     job_id = _job(experiment_id, task_id).id
     db_session().close()
     return sse.experiment_stream(job_id, query.polling_interval)
-
-
-def export_response(project_id: int, experiment_id: int, fmt: export.ExportFormat) -> Response:
-    """Plan the export in the request's session, then stream it from short sessions of its own."""
-    session = db_session()
-    plan = export.plan(session, experiments.get(session, project_id, experiment_id))
-    session.close()
-    headers = {"Content-Disposition": f'attachment; filename="{plan.filename(fmt)}"', "Cache-Control": "no-store"}
-    body = export.lines(database(), plan, fmt)
-    return Response(body, mimetype=export.MEDIA_TYPES[fmt], headers=headers)
 
 
 @download_endpoint(bp, "/<int:experiment_id>/export", query=ExportQuery, media_types=tuple(export.MEDIA_TYPES.values()))

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from api import sse
+from api.downloads import export_response
 from api.extensions import commit, db_session, settings, start_job
-from api.resources.experiments import export_response
 from api.routing import parse_query
 from api.studio import session as studio_session
 from api.studio.forms import CompareForm, ExperimentListForm, LoginForm, PageForm, ProgressForm, ResponsesForm
@@ -102,25 +102,21 @@ def experiments_progress() -> Response:
     return sse.stream(poll, STREAM_INTERVAL)
 
 
-@bp.get("/experiments/<int:experiment_id>")
-def experiment_detail(experiment_id: int) -> str:
+def _experiment(experiment_id: int, template: str, fragment: str | None = None) -> str:
     form = parse_query(ResponsesForm)
     page = studio.experiment_page(db_session(), project_id(), experiment_id, form.filters(), page_size())
-    return render("experiment.html", summary=page.summary, responses=page.responses, form=form, page_size=page_size())
+    return render(template, fragment, summary=page.summary, responses=page.responses, form=form, page_size=page_size())
+
+
+@bp.get("/experiments/<int:experiment_id>")
+def experiment_detail(experiment_id: int) -> str:
+    return _experiment(experiment_id, "experiment.html")
 
 
 @bp.get("/experiments/<int:experiment_id>/responses")
 def responses_table(experiment_id: int) -> str:
-    form = parse_query(ResponsesForm)
-    page = studio.experiment_page(db_session(), project_id(), experiment_id, form.filters(), page_size())
-    return render(
-        "responses.html",
-        "_responses.html",
-        summary=page.summary,
-        responses=page.responses,
-        form=form,
-        page_size=page_size(),
-    )
+    """The responses table alone: the script swaps it in when paging or filtering."""
+    return _experiment(experiment_id, "responses.html", "_responses.html")
 
 
 @bp.get("/experiments/<int:experiment_id>/responses/<int:response_id>")
