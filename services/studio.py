@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import JSON, Float, Select, String, and_, case, cast, exists, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from models.orm import (
     Collection,
@@ -62,20 +62,45 @@ def job_to_follow(session: Session, project_id: int, experiment_id: int) -> str:
     return job.id
 
 
+NEWEST_FIRST = (Job.created_at.desc(), Job.id)
+
+
 def _latest_status() -> Any:
-    newest = select(Job.status).where(Job.experiment_id == Experiment.id).order_by(Job.created_at.desc()).limit(1)
+    newest = select(Job.status).where(Job.experiment_id == Experiment.id).order_by(*NEWEST_FIRST).limit(1)
     return newest.correlate(Experiment).scalar_subquery()
 
 
-def _pass_rates(project_id: int) -> Any:
+def latest_jobs(session: Session, experiment_ids: list[int]) -> dict[int, Job]:
+    """The newest job of each experiment that has one, in one query whatever their number."""
+    rank = func.row_number().over(partition_by=Job.experiment_id, order_by=NEWEST_FIRST).label("rank")
+    ranked = select(Job, rank).where(Job.experiment_id.in_(experiment_ids)).subquery()
+    newest = aliased(Job, ranked)
+    return {job.experiment_id: job for job in session.scalars(select(newest).where(ranked.c.rank == 1))}
+
+
+def _pass_rates(where: Any) -> Select[Any]:
+    """(experiment id, YES verdicts, verdicts) of the experiments whose responses match `where`."""
     yes = func.sum(case((Rating.rating == "YES", 1), else_=0))
     return (
         select(PromptResponse.experiment_id, yes.label("yes"), func.count(Rating.rating).label("verdicts"))
         .join(Rating, Rating.response_id == PromptResponse.id)
-        .where(PromptResponse.project_id == project_id)
+        .where(where)
         .group_by(PromptResponse.experiment_id)
-        .subquery()
     )
+
+
+def _order(sort: ExperimentSort, project_id: int) -> tuple[Any, tuple[Any, ...]]:
+    """What to join and order by; only sorting by pass rate needs every experiment's rate."""
+    if sort != "pass_rate":
+        orders = {
+            "newest": (Experiment.id.desc(),),
+            "oldest": (Experiment.id,),
+            "name": (Experiment.name, Experiment.id),
+        }
+        return None, orders[sort]
+    rates = _pass_rates(PromptResponse.project_id == project_id).subquery()
+    pass_rate = cast(rates.c.yes, Float) / func.nullif(rates.c.verdicts, 0)
+    return rates, (func.coalesce(pass_rate, -1.0).desc(), Experiment.id.desc())
 
 
 def _status_clause(status_col: Any, status: ExperimentStatusFilter) -> Any:
@@ -97,43 +122,41 @@ class ExperimentFilters:
 def list_experiments(
     session: Session, project_id: int, filters: ExperimentFilters, page_size: int
 ) -> Paged[ExperimentRow]:
-    """A page of the project's experiments with their latest job's state and pass rate."""
-    status_col, rates = _latest_status(), _pass_rates(project_id)
-    pass_rate = cast(rates.c.yes, Float) / func.nullif(rates.c.verdicts, 0)
-    stmt: Select[Any] = (
-        select(Experiment, status_col, rates.c.yes, rates.c.verdicts)
-        .outerjoin(rates, rates.c.experiment_id == Experiment.id)
-        .where(Experiment.project_id == project_id)
-    )
+    """A page of the project's experiments with their latest job's state, progress and pass rate."""
+    status_col = _latest_status()
+    stmt: Select[Any] = select(Experiment, status_col).where(Experiment.project_id == project_id)
     if filters.status != "all":
         stmt = stmt.where(_status_clause(status_col, filters.status))
     if filters.q:
         stmt = stmt.where(Experiment.name.icontains(filters.q, autoescape=True))
-    order = {
-        "newest": (Experiment.id.desc(),),
-        "oldest": (Experiment.id,),
-        "name": (Experiment.name, Experiment.id),
-        "pass_rate": (func.coalesce(pass_rate, -1.0).desc(), Experiment.id.desc()),
-    }[filters.sort]
-    count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    count = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rates, order = _order(filters.sort, project_id)
+    if rates is not None:
+        stmt = stmt.outerjoin(rates, rates.c.experiment_id == Experiment.id)
     rows = session.execute(stmt.order_by(*order).limit(page_size).offset((filters.page - 1) * page_size)).all()
-    items = [ExperimentRow(e, s, rate(int(y or 0), int(n or 0))) for e, s, y, n in rows]
+    ids = [e.id for e, _ in rows]
+    verdicts = {
+        i: (int(y or 0), int(n)) for i, y, n in session.execute(_pass_rates(PromptResponse.experiment_id.in_(ids)))
+    }
+    items = [ExperimentRow(e, s, rate(*verdicts.get(e.id, (0, 0)))) for e, s in rows]
+    running = [row.experiment.id for row in items if row.status in jobs.ACTIVE_STATES]
+    progress = _progress(session, latest_jobs(session, running)) if running else {}
     for row in items:
-        if row.status in jobs.ACTIVE_STATES and (job := latest_job(session, row.experiment.id)) is not None:
-            row.progress = jobs.progress(session, job)
+        row.progress = progress.get(row.experiment.id)
     return Paged(items=items, count=count)
+
+
+def _progress(session: Session, newest: dict[int, Job]) -> dict[int, dict[str, Any]]:
+    counts = jobs.experiment_progress(session, list(newest.values()))
+    return {experiment_id: {"status": job.status, **counts[job.id]} for experiment_id, job in newest.items()}
 
 
 def progress_of(session: Session, project_id: int, experiment_ids: list[int]) -> dict[str, Any]:
     """The list's live column: the newest job of each given experiment; "STARTED" while any of them runs."""
     found = session.scalars(
         select(Experiment.id).where(Experiment.project_id == project_id, Experiment.id.in_(experiment_ids))
-    )
-    progress: dict[int, dict[str, Any]] = {}
-    for experiment_id in found:
-        job = latest_job(session, experiment_id)
-        if job is not None:
-            progress[experiment_id] = {"status": job.status, **jobs.progress(session, job)}
+    ).all()
+    progress = _progress(session, latest_jobs(session, list(found))) if found else {}
     running = any(p["status"] in jobs.ACTIVE_STATES for p in progress.values())
     return {"status": TaskState.STARTED if running else TaskState.SUCCESS, "experiments": progress}
 

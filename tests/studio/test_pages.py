@@ -34,6 +34,10 @@ def test_experiment_list_shows_status_pass_rate_and_filters(
     by_name = browser.get("/studio/experiments?sort=name").get_data(as_text=True)
     assert by_name.index("Alpha") < by_name.index("Beta")
     assert browser.get("/studio/experiments?sort=bogus").status_code == 422
+    by_rate = browser.get("/studio/experiments?sort=pass_rate").get_data(as_text=True)
+    rates = {e["name"]: e["results"]["mean_all_ratings"]["yes"] for e in project.get("experiments").get_json()["items"]}
+    best, worst = sorted(rates, key=rates.__getitem__, reverse=True)
+    assert rates[best] > rates[worst] and by_rate.index(best) < by_rate.index(worst)
 
 
 def test_experiment_page_summarises_and_paginates(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
