@@ -143,18 +143,20 @@ def test_library_pages(studio_app: Flask, browser: Browser, project: ProjectHand
     assert "Is it polite?" in browser.get("/studio/criterion-sets").get_data(as_text=True)
 
 
-def test_another_projects_ids_are_404(studio_app: Flask, browser: Browser) -> None:
+def test_another_projects_ids_are_404(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
     other = make_project(studio_app, "Other")
     seeded = seed(studio_app, other.id, "Theirs", 5)
-    eid = seeded.experiment_id
+    eid, own = seeded.experiment_id, seed(studio_app, project.id, "Mine", 5).experiment_id
     for path in (
         f"/studio/experiments/{eid}",
         f"/studio/experiments/{eid}/responses",
         f"/studio/experiments/{eid}/export.csv",
         f"/studio/experiments/{eid}/stream",
-        f"/studio/compare?a={eid}&b={eid + 1}",
     ):
         assert browser.get(path).status_code == 404, path
+    for a, b in ((own, eid), (eid, own)):  # a foreign id on either side, next to a valid own one
+        res = browser.get(f"/studio/compare?a={a}&b={b}")
+        assert res.status_code == 404 and f"Experiment {eid} not found" in res.get_data(as_text=True)
     assert browser.post(f"/studio/experiments/{eid}/cancel").status_code == 303  # back with the reason
     assert "not found" in browser.get("/studio/experiments").get_data(as_text=True)
     assert "Theirs" not in browser.get("/studio/experiments").get_data(as_text=True)
