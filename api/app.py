@@ -9,6 +9,7 @@ from flask import Flask
 from api import auth, errors, openapi, studio
 from api.extensions import init_db, init_queue
 from api.resources import register_resources
+from api.routing import IdConverter
 from services.settings import load_settings
 
 
@@ -20,6 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.config["SECRET_KEY"] = settings.secret_key
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["int"] = IdConverter  # before any blueprint adds a rule with it
     init_db(app, settings)
     init_queue(app, settings)
     errors.init_app(app)

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from models.db import Database
 from models.orm import Job
+from services import jobs
 from services.settings import Settings
-from services.states import TaskState
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ def run_after_commit() -> None:
         fn()
 
 
+def commit() -> None:
+    """The request's one commit point, then what waited for it (enqueueing jobs)."""
+    db_session().commit()
+    run_after_commit()
+
+
 def init_queue(app: Flask, settings: Settings) -> None:
     from workers.app import create_celery
 
@@ -61,7 +67,6 @@ def enqueue_job(job_id: str, fanout: int) -> None:
     database = current_app.extensions["assay_db"]
 
     def send() -> None:
-        from services.jobs import mark_enqueued
         from workers.app import RUN_JOB
 
         try:
@@ -71,7 +76,7 @@ def enqueue_job(job_id: str, fanout: int) -> None:
             log.warning("could not enqueue job %s (the sweeper will): %s", job_id, exc)
             return
         with database.session() as session:
-            mark_enqueued(session, job_id)
+            jobs.mark_enqueued(session, job_id)
 
     after_commit(send)
 
@@ -80,9 +85,8 @@ def start_job(job: Job | None) -> str | None:
     """Enqueue a new job after the commit; returns its id (also when it was rejected at once)."""
     if job is None:
         return None
-    if job.status == TaskState.PENDING:
-        chunks = -(-job.total // settings().job_chunk_size)
-        enqueue_job(job.id, min(settings().job_fanout, max(1, chunks)))
+    if count := jobs.run_messages(settings(), job):
+        enqueue_job(job.id, count)
     return job.id
 
 

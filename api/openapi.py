@@ -10,7 +10,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from api.routing import ENDPOINTS, EndpointSpec
-from models.schemas.common import ErrorBody
+from models.schemas.common import MAX_ID, ErrorBody
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v0")
 
@@ -30,6 +30,7 @@ out.push('<div class="op"><span class="m">'+m.toUpperCase()+'</span><code>'+e(pa
 document.getElementById('ops').innerHTML=out.join('');});
 </script></body></html>"""
 
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}  # api.routing.IdConverter: 404 outside
 ERROR_STATUSES = {
     "400": "Malformed JSON",
     "401": "Missing or invalid credentials",
@@ -59,7 +60,7 @@ def _schema_ref(tp: Any, defs: dict[str, Any], mode: str = "serialization") -> d
 
 def _operation(spec: EndpointSpec, defs: dict[str, Any]) -> dict[str, Any]:
     params = [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}
+        {"name": n, "in": "path", "required": True, "schema": ID_SCHEMA if n != "task_id" else {"type": "string"}}
         for n in re.findall(r"{(\w+)}", _path_of(spec))
     ]
     if spec.query is not None:

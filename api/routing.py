@@ -13,9 +13,12 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
 from api.errors import describe_validation_error
-from api.extensions import db_session, run_after_commit
+from api.extensions import commit
+from models.schemas.common import MAX_ID
 from services.errors import Invalid, ServiceError
 
 
@@ -34,6 +37,18 @@ class EndpointSpec:
 
 
 ENDPOINTS: list[EndpointSpec] = []
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route is a database id: outside 1..MAX_ID it is a 404, where the query
+    would fail with PostgreSQL's "integer out of range" (a 500)."""
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not 1 <= number <= MAX_ID:
+            # Not werkzeug's ValidationError: that makes a path with other methods answer 405.
+            raise NotFound(f"No such id: {value} (ids run from 1 to {MAX_ID})")
+        return number
 
 
 class BadRequest(ServiceError):
@@ -106,8 +121,7 @@ def endpoint(
                 kwargs["query"] = parse_query(query)
             result = fn(**kwargs)
             payload = to_json(response, result) if response is not None else b""
-            db_session().commit()
-            run_after_commit()
+            commit()
             if response is None:
                 return Response(status=204 if status == 200 else status)
             return Response(payload, status=status, mimetype="application/json")

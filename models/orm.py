@@ -74,6 +74,17 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class StudioSession(Base):
+    """A Studio login: the cookie holds a random token, this row its SHA-256. Logging out deletes the row,
+    so a copied cookie dies with it; deleting the API key deletes its sessions."""
+
+    __tablename__ = "studio_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class OrgToken(Base):
     """An organization-scoped bearer token; only its SHA-256 is stored."""
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from models.orm import ApiKey, Organization, OrgToken, Project
+from models.orm import ApiKey, Organization, OrgToken, Project, StudioSession, utcnow
 from services.errors import Conflict, NotFound
 
 DEFAULT_ORG = "default"
@@ -83,10 +84,26 @@ def api_key_for(session: Session, key: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_secret(key)))
 
 
-def api_key_exists(session: Session, key_id: int, project_id: int) -> bool:
-    """Whether a key is still there (a deleted key ends every Studio session made with it)."""
-    found = session.scalar(select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.project_id == project_id))
-    return found is not None
+def start_studio_session(session: Session, api_key: ApiKey, lifetime: timedelta) -> str:
+    """A Studio session for the key, valid for `lifetime` whatever happens; returns the cookie's token."""
+    now = utcnow()
+    session.execute(delete(StudioSession).where(StudioSession.expires_at <= now))  # what nobody logged out of
+    token = secrets.token_urlsafe(32)
+    session.add(StudioSession(id=hash_secret(token), api_key_id=api_key.id, created_at=now, expires_at=now + lifetime))
+    return token
+
+
+def studio_session_project(session: Session, token: str) -> int | None:
+    """The project of a live Studio session: not logged out, not expired, its key not deleted."""
+    return session.scalar(
+        select(ApiKey.project_id)
+        .join(StudioSession, StudioSession.api_key_id == ApiKey.id)
+        .where(StudioSession.id == hash_secret(token), StudioSession.expires_at > utcnow())
+    )
+
+
+def end_studio_session(session: Session, token: str) -> None:
+    session.execute(delete(StudioSession).where(StudioSession.id == hash_secret(token)))
 
 
 def principal_for_token(session: Session, token: str) -> Principal | None:

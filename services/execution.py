@@ -201,17 +201,10 @@ def _attach_stored(session: Session, item: ItemWork, plan: ExperimentPlan, respo
         return
     item.response_id = response.id
     item.response_failed = response.error is not None
-    item.response_text = response_text(response.messages)
+    item.response_text = responses_service.response_text(response.messages)
     item.rated = response.rated_at is not None
     done = set(session.scalars(select(Rating.criterion_id).where(Rating.response_id == response.id)))
     item.missing_criteria = [c for c in plan.criteria if c.id not in done]
-
-
-def response_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "assistant":
-            return str(message.get("content") or "")
-    return ""
 
 
 def store_response(
@@ -454,7 +447,7 @@ def rating_target(session: Session, job_id: str, response_id: int, settings: Set
     experiment = session.get_one(Experiment, response.experiment_id)
     entry = session.get_one(Entry, response.entry_id)
     return RatingTarget(
-        sample=Sample(response.prompt.messages, response_text(response.messages), entry.input_values),
+        sample=Sample(response.prompt.messages, responses_service.response_text(response.messages), entry.input_values),
         criteria=active_criteria(session, experiment.criterion_set_id),
         spec=judge_spec(settings, experiment.rating_version),
         mode=job.params.get("rating_mode", "fast"),

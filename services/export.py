@@ -17,11 +17,15 @@ from sqlalchemy.orm import Session
 
 from models.db import Database
 from models.orm import Criterion, Entry, Experiment, Prompt, PromptResponse, Rating
-from services import collections, studio
+from services import collections, results
+from services.errors import owned
+from services.responses import response_text
 
 ExportFormat = Literal["csv", "jsonl"]
 BATCH = 500
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+# A spreadsheet evaluates a cell starting with one of these as a formula (data exfiltration via links).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,10 @@ class ExportPlan:
         return f"experiment-{self.experiment_id}.{fmt}"
 
 
-def plan(session: Session, experiment: Experiment) -> ExportPlan:
-    criteria = [(c.id, c.label or c.criterion_str) for c in studio.criteria_of(session, experiment)]
+def plan(session: Session, project_id: int, experiment_id: int) -> ExportPlan:
+    """The columns of one of the project's experiments' export (404 for another project's)."""
+    experiment = owned(session, Experiment, project_id, experiment_id, "Experiment")
+    criteria = [(c.id, c.label or c.criterion_str) for c in results.criteria_of(session, experiment)]
     return ExportPlan(experiment.id, collections.column_names(experiment.collection), criteria)
 
 
@@ -65,7 +71,7 @@ def _page(session: Session, experiment_id: int, after: int) -> list[dict[str, An
             "epoch": r[2],
             "variables": r[3] or {},
             "prompt": r[4] or [],
-            "response": studio.response_text(r[5]),
+            "response": response_text(r[5]),
             "error": r[6],
             "ratings": [],
         }
@@ -117,12 +123,17 @@ def prompt_text(messages: list[Any]) -> str:
 
 def _csv_line(values: list[Any]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
+    csv.writer(buffer).writerow([_csv_value(v) for v in values])
     return buffer.getvalue()
 
 
 def _csv_value(value: Any) -> Any:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+    """A cell as text a spreadsheet shows but never evaluates (OWASP's advice against CSV injection)."""
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def csv_lines(database: Database, export: ExportPlan) -> Iterator[str]:
@@ -140,7 +151,7 @@ def csv_lines(database: Database, export: ExportPlan) -> Iterator[str]:
                 rating.get("rating") or ("ERROR" if rating.get("error") else ""),
                 rating.get("reasoning") or rating.get("error") or "",
             ]
-        values = [_csv_value(record["variables"].get(name, "")) for name in export.variables]
+        values = [record["variables"].get(name, "") for name in export.variables]
         yield _csv_line(
             [
                 record["response_id"],

@@ -77,6 +77,14 @@ def create(
     return job
 
 
+def run_messages(settings: Settings, job: Job) -> int:
+    """How many run messages a new job is sent: one per chunk up to the fanout; none unless PENDING."""
+    if job.status != TaskState.PENDING:
+        return 0
+    chunks = -(-job.total // max(1, settings.job_chunk_size))
+    return min(settings.job_fanout, max(1, chunks))
+
+
 def mark_enqueued(session: Session, job_id: str) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now()))
 
@@ -111,12 +119,27 @@ def progress(session: Session, job: Job) -> dict[str, int]:
             )
         )
         return {"processed": int(done or 0), "total": job.total, "failed": job.failed}
-    responses, rated = session.execute(
-        select(func.count(PromptResponse.id), func.count(PromptResponse.rated_at)).where(
-            PromptResponse.job_id == job.id
+    return experiment_progress(session, [job])[job.id]
+
+
+def experiment_progress(session: Session, jobs: Sequence[Job]) -> dict[str, dict[str, int]]:
+    """`progress` of many experiment jobs in one grouped query (the Studio's list follows up to 200)."""
+    counts = {
+        job_id: (int(responses), int(rated))
+        for job_id, responses, rated in session.execute(
+            select(PromptResponse.job_id, func.count(PromptResponse.id), func.count(PromptResponse.rated_at))
+            .where(PromptResponse.job_id.in_([job.id for job in jobs]))
+            .group_by(PromptResponse.job_id)
         )
-    ).one()
-    return {"completed_responses": int(responses), "completed_ratings": int(rated), "total_responses": job.total}
+    }
+    return {
+        job.id: {
+            "completed_responses": counts.get(job.id, (0, 0))[0],
+            "completed_ratings": counts.get(job.id, (0, 0))[1],
+            "total_responses": job.total,
+        }
+        for job in jobs
+    }
 
 
 def mark_started(session: Session, job_id: str) -> Job | None:

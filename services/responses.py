@@ -18,6 +18,17 @@ from services.pagination import Paged, paginate
 RESPONSE_ROLES = {"assistant", "tool", "user", "system"}
 
 
+def response_text(messages: list[Any] | None) -> str:
+    """The model's answer: the last assistant message of a stored response (what the judge rates)."""
+    for message in reversed(messages or []):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            content = message.get("content")
+            if isinstance(content, list):  # content parts: their text, in order
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
 def get(session: Session, project_id: int, response_id: int) -> PromptResponse:
     return owned(session, PromptResponse, project_id, response_id, "Response")
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from models.orm import Entry, Experiment, Job, PromptResponse
 from models.schemas.responses import BatchCreateRatings, BatchCreateResponses
 from services import jobs, responses
-from services.errors import Conflict, Invalid, NotFound
+from services.errors import Conflict, Invalid, NotFound, owned
 from services.settings import Settings
 from services.states import JobKind, TaskState
 
@@ -66,6 +66,11 @@ def cancel_generation(session: Session, experiment: Experiment) -> Job:
     return jobs.cancel(session, job)
 
 
+def cancel_experiment(session: Session, project_id: int, experiment_id: int) -> Job:
+    """Cancel one of the project's experiments' running generation (404 if not its own, 409 if idle)."""
+    return cancel_generation(session, owned(session, Experiment, project_id, experiment_id, "Experiment"))
+
+
 def failed_items(session: Session, experiment: Experiment) -> list[list[int]]:
     rows = session.execute(
         select(PromptResponse.entry_id, PromptResponse.epoch)
@@ -83,6 +88,14 @@ def retry_failed(session: Session, settings: Settings, experiment: Experiment, r
     return start_generation(
         session, settings, experiment, rating_mode=rating_mode, n_epochs=experiment.n_epochs, items=items
     )
+
+
+def retry_experiment(
+    session: Session, settings: Settings, project_id: int, experiment_id: int, rating_mode: str | None = None
+) -> tuple[Experiment, Job | None]:
+    """Retry the failures of one of the project's experiments, rated as asked or as its last run was."""
+    experiment = owned(session, Experiment, project_id, experiment_id, "Experiment")
+    return experiment, retry_failed(session, settings, experiment, rating_mode or experiment.rating_mode)
 
 
 def start_response_batch(session: Session, settings: Settings, project_id: int, body: BatchCreateResponses) -> Job:

@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Float, Select, String, and_, case, cast, exists, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import JSON, Float, Select, String, and_, case, cast, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from models.orm import (
     Collection,
-    Criterion,
     CriterionSet,
     Entry,
     Experiment,
@@ -24,23 +23,13 @@ from models.orm import (
 from services import collections, jobs, results
 from services.errors import Conflict, NotFound, not_found, owned
 from services.pagination import Paged, paginate
+from services.responses import response_text
 from services.states import TaskState
 
 ResponseFilter = Literal["all", "failed", "failing", "rating_errors", "passed"]
 ExperimentStatusFilter = Literal["all", "running", "SUCCESS", "FAILURE", "REVOKED", "TIMEOUT", "REJECTED", "never"]
 ExperimentSort = Literal["newest", "oldest", "name", "pass_rate"]
 ERROR_SUMMARY_LENGTH = 160
-
-
-def response_text(messages: list[Any] | None) -> str:
-    """The model's answer: the last assistant (or tool) message of a stored response."""
-    for message in reversed(messages or []):
-        if isinstance(message, dict) and message.get("role") in {"assistant", "tool"}:
-            content = message.get("content")
-            if isinstance(content, list):
-                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-            return str(content or "")
-    return ""
 
 
 def rate(yes: int, verdicts: int) -> float | None:
@@ -73,20 +62,45 @@ def job_to_follow(session: Session, project_id: int, experiment_id: int) -> str:
     return job.id
 
 
+NEWEST_FIRST = (Job.created_at.desc(), Job.id)
+
+
 def _latest_status() -> Any:
-    newest = select(Job.status).where(Job.experiment_id == Experiment.id).order_by(Job.created_at.desc()).limit(1)
+    newest = select(Job.status).where(Job.experiment_id == Experiment.id).order_by(*NEWEST_FIRST).limit(1)
     return newest.correlate(Experiment).scalar_subquery()
 
 
-def _pass_rates(project_id: int) -> Any:
+def latest_jobs(session: Session, experiment_ids: list[int]) -> dict[int, Job]:
+    """The newest job of each experiment that has one, in one query whatever their number."""
+    rank = func.row_number().over(partition_by=Job.experiment_id, order_by=NEWEST_FIRST).label("rank")
+    ranked = select(Job, rank).where(Job.experiment_id.in_(experiment_ids)).subquery()
+    newest = aliased(Job, ranked)
+    return {job.experiment_id: job for job in session.scalars(select(newest).where(ranked.c.rank == 1))}
+
+
+def _pass_rates(where: Any) -> Select[Any]:
+    """(experiment id, YES verdicts, verdicts) of the experiments whose responses match `where`."""
     yes = func.sum(case((Rating.rating == "YES", 1), else_=0))
     return (
         select(PromptResponse.experiment_id, yes.label("yes"), func.count(Rating.rating).label("verdicts"))
         .join(Rating, Rating.response_id == PromptResponse.id)
-        .where(PromptResponse.project_id == project_id)
+        .where(where)
         .group_by(PromptResponse.experiment_id)
-        .subquery()
     )
+
+
+def _order(sort: ExperimentSort, project_id: int) -> tuple[Any, tuple[Any, ...]]:
+    """What to join and order by; only sorting by pass rate needs every experiment's rate."""
+    if sort != "pass_rate":
+        orders = {
+            "newest": (Experiment.id.desc(),),
+            "oldest": (Experiment.id,),
+            "name": (Experiment.name, Experiment.id),
+        }
+        return None, orders[sort]
+    rates = _pass_rates(PromptResponse.project_id == project_id).subquery()
+    pass_rate = cast(rates.c.yes, Float) / func.nullif(rates.c.verdicts, 0)
+    return rates, (func.coalesce(pass_rate, -1.0).desc(), Experiment.id.desc())
 
 
 def _status_clause(status_col: Any, status: ExperimentStatusFilter) -> Any:
@@ -108,43 +122,41 @@ class ExperimentFilters:
 def list_experiments(
     session: Session, project_id: int, filters: ExperimentFilters, page_size: int
 ) -> Paged[ExperimentRow]:
-    """A page of the project's experiments with their latest job's state and pass rate."""
-    status_col, rates = _latest_status(), _pass_rates(project_id)
-    pass_rate = cast(rates.c.yes, Float) / func.nullif(rates.c.verdicts, 0)
-    stmt: Select[Any] = (
-        select(Experiment, status_col, rates.c.yes, rates.c.verdicts)
-        .outerjoin(rates, rates.c.experiment_id == Experiment.id)
-        .where(Experiment.project_id == project_id)
-    )
+    """A page of the project's experiments with their latest job's state, progress and pass rate."""
+    status_col = _latest_status()
+    stmt: Select[Any] = select(Experiment, status_col).where(Experiment.project_id == project_id)
     if filters.status != "all":
         stmt = stmt.where(_status_clause(status_col, filters.status))
     if filters.q:
         stmt = stmt.where(Experiment.name.icontains(filters.q, autoescape=True))
-    order = {
-        "newest": (Experiment.id.desc(),),
-        "oldest": (Experiment.id,),
-        "name": (Experiment.name, Experiment.id),
-        "pass_rate": (func.coalesce(pass_rate, -1.0).desc(), Experiment.id.desc()),
-    }[filters.sort]
-    count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    count = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rates, order = _order(filters.sort, project_id)
+    if rates is not None:
+        stmt = stmt.outerjoin(rates, rates.c.experiment_id == Experiment.id)
     rows = session.execute(stmt.order_by(*order).limit(page_size).offset((filters.page - 1) * page_size)).all()
-    items = [ExperimentRow(e, s, rate(int(y or 0), int(n or 0))) for e, s, y, n in rows]
+    ids = [e.id for e, _ in rows]
+    verdicts = {
+        i: (int(y or 0), int(n)) for i, y, n in session.execute(_pass_rates(PromptResponse.experiment_id.in_(ids)))
+    }
+    items = [ExperimentRow(e, s, rate(*verdicts.get(e.id, (0, 0)))) for e, s in rows]
+    running = [row.experiment.id for row in items if row.status in jobs.ACTIVE_STATES]
+    progress = _progress(session, latest_jobs(session, running)) if running else {}
     for row in items:
-        if row.status in jobs.ACTIVE_STATES and (job := latest_job(session, row.experiment.id)) is not None:
-            row.progress = jobs.progress(session, job)
+        row.progress = progress.get(row.experiment.id)
     return Paged(items=items, count=count)
+
+
+def _progress(session: Session, newest: dict[int, Job]) -> dict[int, dict[str, Any]]:
+    counts = jobs.experiment_progress(session, list(newest.values()))
+    return {experiment_id: {"status": job.status, **counts[job.id]} for experiment_id, job in newest.items()}
 
 
 def progress_of(session: Session, project_id: int, experiment_ids: list[int]) -> dict[str, Any]:
     """The list's live column: the newest job of each given experiment; "STARTED" while any of them runs."""
     found = session.scalars(
         select(Experiment.id).where(Experiment.project_id == project_id, Experiment.id.in_(experiment_ids))
-    )
-    progress: dict[int, dict[str, Any]] = {}
-    for experiment_id in found:
-        job = latest_job(session, experiment_id)
-        if job is not None:
-            progress[experiment_id] = {"status": job.status, **jobs.progress(session, job)}
+    ).all()
+    progress = _progress(session, latest_jobs(session, list(found))) if found else {}
     running = any(p["status"] in jobs.ACTIVE_STATES for p in progress.values())
     return {"status": TaskState.STARTED if running else TaskState.SUCCESS, "experiments": progress}
 
@@ -169,12 +181,7 @@ class Summary:
     """Everything the experiment page shows above its responses table."""
 
     experiment: Experiment
-    responses: int
-    failed_responses: int
-    input_tokens: int
-    output_tokens: int
-    mean_duration_seconds: float | None
-    span_seconds: float | None
+    totals: results.ResponseTotals  # the numbers the REST API's results report too
     cost_usd: float
     failed_ratings: int
     criteria: list[CriterionStat]
@@ -185,37 +192,6 @@ class Summary:
     @property
     def pass_rate(self) -> float | None:
         return rate(sum(c.yes for c in self.criteria), sum(c.verdicts for c in self.criteria))
-
-
-def criteria_of(session: Session, experiment: Experiment) -> list[Criterion]:
-    """The set's current criteria, plus older ones this experiment's ratings still refer to."""
-    rated = (
-        select(Rating.criterion_id)
-        .join(PromptResponse, PromptResponse.id == Rating.response_id)
-        .where(PromptResponse.experiment_id == experiment.id)
-        .distinct()
-    )
-    current = and_(Criterion.criterion_set_id == experiment.criterion_set_id, Criterion.superseded.is_(False))
-    stmt = select(Criterion).where(or_(current, Criterion.id.in_(rated))).order_by(Criterion.position, Criterion.id)
-    return list(session.scalars(stmt))
-
-
-def _response_totals(session: Session, experiment_id: int) -> Any:
-    ok = PromptResponse.error.is_(None)
-    return session.execute(
-        select(
-            func.count(PromptResponse.id),
-            func.count(PromptResponse.error),
-            func.sum(case((ok, PromptResponse.input_tokens), else_=0)),
-            func.sum(case((ok, PromptResponse.output_tokens), else_=0)),
-            func.avg(case((ok, PromptResponse.duration_seconds), else_=None)),
-            func.sum(
-                func.coalesce(PromptResponse.input_cost_usd, 0) + func.coalesce(PromptResponse.output_cost_usd, 0)
-            ),
-            func.min(PromptResponse.created_at),
-            func.max(PromptResponse.created_at),
-        ).where(PromptResponse.experiment_id == experiment_id)
-    ).one()
 
 
 def error_summary(session: Session, experiment_id: int, limit: int = 10) -> list[tuple[str, int]]:
@@ -233,22 +209,17 @@ def error_summary(session: Session, experiment_id: int, limit: int = 10) -> list
 
 def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
     experiment = owned(session, Experiment, project_id, experiment_id, "Experiment")
-    count, failed, tokens_in, tokens_out, duration, cost, first, last = _response_totals(session, experiment.id)
+    totals = results.response_totals(session, experiment.id)
     stats = results.rating_stats(session, experiment.id)
     criteria = [
         CriterionStat(c.id, c.label or c.criterion_str, *stats.by_criterion.get(c.id, (0, 0)))
-        for c in criteria_of(session, experiment)
+        for c in results.criteria_of(session, experiment)
     ]
     job = latest_job(session, experiment.id)
     return Summary(
         experiment=experiment,
-        responses=int(count),
-        failed_responses=int(failed),
-        input_tokens=int(tokens_in or 0),
-        output_tokens=int(tokens_out or 0),
-        mean_duration_seconds=float(duration) if duration is not None else None,
-        span_seconds=(last - first).total_seconds() if first is not None and last is not None else None,
-        cost_usd=float(cost or 0.0) + stats.input_cost + stats.output_cost,
+        totals=totals,
+        cost_usd=totals.input_cost_usd + totals.output_cost_usd + stats.input_cost + stats.output_cost,
         failed_ratings=stats.failed,
         criteria=criteria,
         errors=error_summary(session, experiment.id),
@@ -292,21 +263,49 @@ def _rating_failed() -> Any:
     return exists().where(Rating.response_id == PromptResponse.id, Rating.rating.is_(None))
 
 
-def _filtered(stmt: Select[Any], filters: ResponseFilters) -> Select[Any]:
+def _passed() -> Any:
+    """Generated, rated YES at least once, and no NO or failed rating: an unrated response has not passed."""
+    rated_yes = exists().where(Rating.response_id == PromptResponse.id, Rating.rating == "YES")
+    return and_(PromptResponse.error.is_(None), rated_yes, ~_failing(), ~_rating_failed())
+
+
+def _json_or_empty(column: Any, json_type: str, empty: str) -> Any:
+    # PostgreSQL's JSON set functions raise on any other JSON type; a stray `null` must not break the page.
+    return case((func.json_typeof(column) == json_type, column), else_=cast(empty, JSON))
+
+
+def _text_matches(q: str, dialect: str) -> Any:
+    """`q` is in the answer (a message's content) or an input value: the decoded values, not the stored JSON
+    text, so keys never match while quotes and non-ASCII do; `%` and `_` are literal."""
+    if dialect == "postgresql":
+        elements = func.json_array_elements(_json_or_empty(PromptResponse.messages, "array", "[]"))
+        messages = elements.table_valued("value")
+        values = func.json_each_text(_json_or_empty(Entry.input_values, "object", "{}")).table_valued("key", "value")
+        content = messages.c.value.op("->>")("content")
+    else:  # SQLite's json_each walks an array's elements and an object's values alike
+        messages = func.json_each(PromptResponse.messages).table_valued("value")
+        values = func.json_each(Entry.input_values).table_valued("value")
+        content = func.json_extract(messages.c.value, "$.content")
+    return or_(
+        exists().select_from(messages).where(cast(content, String).icontains(q, autoescape=True)),
+        exists().select_from(values).where(cast(values.c.value, String).icontains(q, autoescape=True)),
+    )
+
+
+def _filtered(stmt: Select[Any], filters: ResponseFilters, dialect: str) -> Select[Any]:
     clauses = {
         "all": None,
         "failed": PromptResponse.error.is_not(None),
         "failing": _failing(),
         "rating_errors": _rating_failed(),
-        "passed": and_(PromptResponse.error.is_(None), ~_failing(), ~_rating_failed()),
+        "passed": _passed(),
     }
     if (clause := clauses[filters.status]) is not None:
         stmt = stmt.where(clause)
     if filters.criterion_id is not None:
         stmt = stmt.where(_failing(filters.criterion_id))
-    if q := filters.q:
-        text = or_(cast(PromptResponse.messages, String).icontains(q), cast(Entry.input_values, String).icontains(q))
-        stmt = stmt.where(text)
+    if filters.q:
+        stmt = stmt.where(_text_matches(filters.q, dialect))
     return stmt
 
 
@@ -324,7 +323,8 @@ def response_page(
         PromptResponse.error,
     )
     stmt = select(*columns).join(Entry, Entry.id == PromptResponse.entry_id)
-    stmt = _filtered(stmt.where(PromptResponse.experiment_id == experiment_id), filters)
+    dialect = session.get_bind().dialect.name
+    stmt = _filtered(stmt.where(PromptResponse.experiment_id == experiment_id), filters, dialect)
     stmt = stmt.order_by(PromptResponse.entry_id, PromptResponse.epoch, PromptResponse.id)
     count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.execute(stmt.limit(page_size).offset((filters.page - 1) * page_size)).all()
@@ -397,14 +397,17 @@ class Comparison:
 
 
 def _scores(experiment_id: int) -> Any:
+    """Each response's share of YES verdicts; one without a verdict (its generation failed, or it is not
+    rated yet) passed nothing, so scores 0: an error fixed in B counts as improved."""
     yes = func.sum(case((Rating.rating == "YES", 1), else_=0))
-    score = cast(yes, Float) / func.nullif(func.count(Rating.rating), 0)
+    score = func.coalesce(cast(yes, Float) / func.nullif(func.count(Rating.rating), 0), 0.0)
     return (
         select(
             PromptResponse.id,
             PromptResponse.entry_id,
             PromptResponse.epoch,
             PromptResponse.messages.label("m"),
+            PromptResponse.error.label("error"),
             score.label("score"),
         )
         .outerjoin(Rating, Rating.response_id == PromptResponse.id)
@@ -419,17 +422,22 @@ def _criterion_diffs(session: Session, a: Experiment, b: Experiment) -> list[Cri
     rates: dict[str, list[float | None]] = {}
     for side, experiment in enumerate((a, b)):
         stats = results.rating_stats(session, experiment.id)
-        for c in criteria_of(session, experiment):
+        for c in results.criteria_of(session, experiment):
             rates.setdefault(c.label or c.criterion_str, [None, None])[side] = rate(
                 *stats.by_criterion.get(c.id, (0, 0))
             )
     return [CriterionDiff(text, ra, rb) for text, (ra, rb) in rates.items()]
 
 
+def _answer(messages: list[Any] | None, error: str | None) -> str:
+    return f"Generation failed: {error}" if error else response_text(messages)
+
+
 def _pairs(session: Session, sa: Any, sb: Any, improved: bool, limit: int) -> list[PairRow]:
     delta = sb.c.score - sa.c.score
+    a_text, b_text = (sa.c.m, sa.c.error), (sb.c.m, sb.c.error)
     stmt = (
-        select(sa.c.entry_id, sa.c.epoch, Entry.input_values, sa.c.m, sa.c.score, sb.c.m, sb.c.score)
+        select(sa.c.entry_id, sa.c.epoch, Entry.input_values, *a_text, sa.c.score, *b_text, sb.c.score)
         .join(sb, and_(sb.c.entry_id == sa.c.entry_id, sb.c.epoch == sa.c.epoch))
         .join(Entry, Entry.id == sa.c.entry_id)
         .where(delta > 0 if improved else delta < 0)
@@ -437,8 +445,8 @@ def _pairs(session: Session, sa: Any, sb: Any, improved: bool, limit: int) -> li
         .limit(limit)
     )
     return [
-        PairRow(entry, epoch, values or {}, response_text(ma), float(a or 0), response_text(mb), float(b or 0))
-        for entry, epoch, values, ma, a, mb, b in session.execute(stmt)
+        PairRow(entry, epoch, values or {}, _answer(ma, ea), float(a), _answer(mb, eb), float(b))
+        for entry, epoch, values, ma, ea, a, mb, eb, b in session.execute(stmt)
     ]
 
 
@@ -450,11 +458,12 @@ def compare(session: Session, project_id: int, a_id: int, b_id: int, limit: int 
         raise Conflict("Choose two different experiments to compare")
     sa, sb = _scores(a.id), _scores(b.id)
     delta = sb.c.score - sa.c.score
-    up, down, same = session.execute(
+    up, down, same, matched = session.execute(
         select(
             func.sum(case((delta > 0, 1), else_=0)),
             func.sum(case((delta < 0, 1), else_=0)),
             func.sum(case((delta == 0, 1), else_=0)),
+            func.count(),
         )
         .select_from(sa)
         .join(sb, and_(sb.c.entry_id == sa.c.entry_id, sb.c.epoch == sa.c.epoch))
@@ -465,7 +474,12 @@ def compare(session: Session, project_id: int, a_id: int, b_id: int, limit: int 
         criteria=_criterion_diffs(session, a, b),
         improved=_pairs(session, sa, sb, True, limit),
         regressed=_pairs(session, sa, sb, False, limit),
-        counts={"improved": int(up or 0), "regressed": int(down or 0), "unchanged": int(same or 0)},
+        counts={
+            "improved": int(up or 0),
+            "regressed": int(down or 0),
+            "unchanged": int(same or 0),
+            "matched": int(matched),
+        },
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from models.orm import Experiment, PromptTemplate
+from models.schemas.common import MAX_ID
 from models.schemas.templates import PromptTemplateCreate, PromptTemplateQuery
 from services.errors import Conflict, Invalid, owned
 from services.pagination import Paged, paginate
@@ -110,9 +111,12 @@ def _version_filter(version: str | None) -> int | None:
     if version is None or version.strip().lower() in {"", "none", "null", "latest"}:
         return None
     try:
-        return int(version)
+        number = int(version)
     except ValueError:
-        raise Invalid(f"query.version: expected a version number or 'latest', got {version!r}") from None
+        number = MAX_ID + 1
+    if abs(number) > MAX_ID:  # also the INTEGER column's bound: a larger number would be a database error
+        raise Invalid(f"query.version: expected a version number or 'latest', got {version!r}")
+    return number
 
 
 def list_(session: Session, project_id: int, query: PromptTemplateQuery, page_size: int) -> Paged[PromptTemplate]:

@@ -6,7 +6,8 @@ from flask import Blueprint, Response, request
 
 from api import sse
 from api.auth import current_project_id
-from api.extensions import database, db_session, settings, start_job
+from api.downloads import export_response
+from api.extensions import db_session, settings, start_job
 from api.routing import download_endpoint, endpoint, parse_query, stream_endpoint
 from models.orm import Job
 from models.schemas.common import Page
@@ -24,10 +25,6 @@ from services.errors import not_found
 from services.states import JobKind
 
 bp = Blueprint("experiments", __name__, url_prefix="/experiments")
-
-
-def _start(job: Job | None) -> str | None:
-    return start_job(job)
 
 
 def _params(body: ExperimentCreate | RunExperiment) -> dict | None:
@@ -54,7 +51,7 @@ def create_experiment(body: ExperimentCreate) -> object:
             generation_params=_params(body),
             time_limit_seconds=body.time_limit_seconds,
         )
-        task_id = _start(job)
+        task_id = start_job(job)
     return experiments.view(session, experiment, task_id)
 
 
@@ -91,24 +88,22 @@ def run_experiment(experiment_id: int, body: RunExperiment) -> object:
         generation_params=_params(body),
         time_limit_seconds=body.time_limit_seconds,
     )
-    return experiments.view(session, experiment, _start(job))
+    return experiments.view(session, experiment, start_job(job))
 
 
 @endpoint(bp, "/<int:experiment_id>/retry-failed", "POST", body=RetryFailed, response=ExperimentOut)
 def retry_failed(experiment_id: int, body: RetryFailed) -> object:
     """Regenerate exactly the failed responses; `generation_task_id` is null when none failed."""
     session = db_session()
-    experiment = experiments.get(session, current_project_id(), experiment_id)
-    task_id = _start(runs.retry_failed(session, settings(), experiment, body.rating_mode))
-    return experiments.view(session, experiment, task_id)
+    experiment, job = runs.retry_experiment(session, settings(), current_project_id(), experiment_id, body.rating_mode)
+    return experiments.view(session, experiment, start_job(job))
 
 
 @endpoint(bp, "/<int:experiment_id>/cancel", "POST", response=ExperimentStatusOut)
 def cancel_experiment(experiment_id: int) -> object:
     """Cancel the running generation: no new model call starts; finished work is kept (REVOKED)."""
-    session = db_session()
-    job = runs.cancel_generation(session, experiments.get(session, current_project_id(), experiment_id))
-    return runs.experiment_status(session, job, for_sdk=False, log_cursor=None)
+    job = runs.cancel_experiment(db_session(), current_project_id(), experiment_id)
+    return runs.experiment_status(db_session(), job, for_sdk=False, log_cursor=None)
 
 
 def _job(experiment_id: int, task_id: str) -> Job:
@@ -134,16 +129,6 @@ def generation_stream(experiment_id: int, task_id: str) -> Response:
     job_id = _job(experiment_id, task_id).id
     db_session().close()
     return sse.experiment_stream(job_id, query.polling_interval)
-
-
-def export_response(project_id: int, experiment_id: int, fmt: export.ExportFormat) -> Response:
-    """Plan the export in the request's session, then stream it from short sessions of its own."""
-    session = db_session()
-    plan = export.plan(session, experiments.get(session, project_id, experiment_id))
-    session.close()
-    headers = {"Content-Disposition": f'attachment; filename="{plan.filename(fmt)}"', "Cache-Control": "no-store"}
-    body = export.lines(database(), plan, fmt)
-    return Response(body, mimetype=export.MEDIA_TYPES[fmt], headers=headers)
 
 
 @download_endpoint(bp, "/<int:experiment_id>/export", query=ExportQuery, media_types=tuple(export.MEDIA_TYPES.values()))

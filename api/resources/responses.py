@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from api import sse
 from api.auth import current_project_id
-from api.extensions import db_session, enqueue_job, settings
+from api.extensions import db_session, settings, start_job
 from api.routing import endpoint, parse_query, stream_endpoint
 from models.orm import Job
 from models.schemas.common import Page
@@ -27,9 +27,7 @@ bp = Blueprint("responses", __name__, url_prefix="/responses")
 
 def start_batch(job: Job) -> str:
     """Enqueue a batch job after the commit and answer with its id as a bare JSON string."""
-    if job.status == "PENDING":
-        enqueue_job(job.id, min(settings().job_fanout, max(1, -(-job.total // settings().job_chunk_size))))
-    return job.id
+    return start_job(job) or job.id
 
 
 def batch_routes(blueprint: Blueprint, kind: JobKind) -> None:

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from api.studio import session as studio_session
 from api.studio.views import bp, wants_page
+from services import jobs
 from services.errors import ServiceError
 from services.settings import Settings
 
@@ -58,7 +59,7 @@ def _http_error(exc: HTTPException) -> tuple[str, int]:
 
 
 def _context() -> dict[str, Any]:
-    return {"csrf_token": studio_session.csrf_token}
+    return {"csrf_token": studio_session.csrf_token, "active_states": jobs.ACTIVE_STATES}
 
 
 bp.add_app_template_filter(percent, "percent")

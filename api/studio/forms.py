@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from models.schemas.common import RequestModel
+from models.schemas.common import Id, PageNumber, RequestModel
 from services.studio import (
     ExperimentFilters,
     ExperimentSort,
@@ -21,7 +21,7 @@ def _blank_is_none(value: Any) -> Any:
 
 
 class PageForm(RequestModel):
-    page: int = Field(default=1, ge=1)
+    page: PageNumber = 1
 
 
 class ExperimentListForm(PageForm):
@@ -35,7 +35,7 @@ class ExperimentListForm(PageForm):
 
 class ResponsesForm(PageForm):
     status: ResponseFilter = "all"
-    criterion: int | None = None
+    criterion: Id | None = None
     q: str = Field(default="", max_length=200)
 
     _blank = field_validator("criterion", mode="before")(_blank_is_none)
@@ -45,14 +45,14 @@ class ResponsesForm(PageForm):
 
 
 class CompareForm(RequestModel):
-    a: int | None = None
-    b: int | None = None
+    a: Id | None = None
+    b: Id | None = None
 
     _blank = field_validator("a", "b", mode="before")(_blank_is_none)
 
 
 class ProgressForm(RequestModel):
-    ids: list[int] = Field(default_factory=list, max_length=200)
+    ids: list[Id] = Field(default_factory=list, max_length=200)
 
 
 class LoginForm(RequestModel):

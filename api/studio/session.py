@@ -1,8 +1,11 @@
-"""Studio sessions: log in with a project API key, kept as its id in Flask's signed HttpOnly cookie.
+"""Studio sessions: log in with a project API key; a server-side session row, found by a random token
+kept in Flask's signed HttpOnly cookie.
 
-The raw key is never stored; every request checks the key still exists, so deleting it logs its
-sessions out. Every unsafe request carries the session's CSRF token (a form field or the
-`X-CSRF-Token` header); the login form has one too, issued before anyone is logged in."""
+The raw key is never stored. Every request checks the row is there and unexpired, so logging out
+(which deletes it) ends the session even for a copy of the cookie, and deleting the key ends its
+sessions (the rows cascade). A session lasts SESSION_LIFETIME from login and is never extended.
+Every unsafe request carries the session's CSRF token (a form field or the `X-CSRF-Token` header);
+the login form has one too, issued before anyone is logged in."""
 
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ def configure_cookie(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.studio_secure_cookie,
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        SESSION_REFRESH_EACH_REQUEST=False,  # the server row's expiry is absolute; so is the cookie's
     )
 
 
@@ -74,20 +78,23 @@ def log_in(key: str) -> bool:
         return False
     session.clear()
     session.permanent = True
-    session.update(key_id=api_key.id, project_id=api_key.project_id, csrf=secrets.token_urlsafe(32))
+    token = auth_service.start_studio_session(db_session(), api_key, SESSION_LIFETIME)
+    session.update(sid=token, csrf=secrets.token_urlsafe(32))
     return True
 
 
 def log_out() -> None:
+    """End the session on the server too, so a copy of the cookie is worth nothing."""
+    if isinstance(token := session.get("sid"), str):
+        auth_service.end_studio_session(db_session(), token)
     session.clear()
 
 
 def load_project() -> int | None:
-    """The logged-in project, after checking the session's key still exists; None when logged out."""
-    key_id, project_id = session.get("key_id"), session.get("project_id")
-    if not isinstance(key_id, int) or not isinstance(project_id, int):
-        return None
-    if not auth_service.api_key_exists(db_session(), key_id, project_id):
+    """The logged-in project, after checking the session is live on the server; None when logged out."""
+    token = session.get("sid")
+    project_id = auth_service.studio_session_project(db_session(), token) if isinstance(token, str) else None
+    if project_id is None:
         session.clear()
         return None
     g.studio_project_id = project_id

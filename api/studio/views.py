@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from api import sse
-from api.extensions import db_session, run_after_commit, settings, start_job
-from api.resources.experiments import export_response
+from api.downloads import export_response
+from api.extensions import commit, db_session, settings, start_job
 from api.routing import parse_query
 from api.studio import session as studio_session
 from api.studio.forms import CompareForm, ExperimentListForm, LoginForm, PageForm, ProgressForm, ResponsesForm
 from models.schemas.collections import CollectionQuery
-from services import collections, experiments, export, runs, studio
+from services import collections, export, runs, studio
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates", static_folder="static")
 STREAM_INTERVAL = 0.5
@@ -45,11 +45,6 @@ def render(template: str, fragment: str | None = None, **context: Any) -> str:
     if fragment is not None and request.headers.get(FRAGMENT_HEADER) == "1":
         return render_template(f"studio/{fragment}", **context)
     return render_template(f"studio/{template}", **context)
-
-
-def commit() -> None:
-    db_session().commit()
-    run_after_commit()
 
 
 # ---- login
@@ -73,12 +68,14 @@ def login() -> BaseResponse | tuple[str, int]:
         return render_template("studio/login.html", error="Enter a project API key.", next=""), 400
     if not studio_session.log_in(form.api_key):
         return render_template("studio/login.html", error="That API key is not valid.", next=form.next), 401
+    commit()
     return redirect(form.safe_next() or url_for("studio.experiments_list"), 303)
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
     studio_session.log_out()
+    commit()
     flash("You are logged out.", "info")
     return redirect(url_for("studio.login_form"), 303)
 
@@ -105,25 +102,21 @@ def experiments_progress() -> Response:
     return sse.stream(poll, STREAM_INTERVAL)
 
 
-@bp.get("/experiments/<int:experiment_id>")
-def experiment_detail(experiment_id: int) -> str:
+def _experiment(experiment_id: int, template: str, fragment: str | None = None) -> str:
     form = parse_query(ResponsesForm)
     page = studio.experiment_page(db_session(), project_id(), experiment_id, form.filters(), page_size())
-    return render("experiment.html", summary=page.summary, responses=page.responses, form=form, page_size=page_size())
+    return render(template, fragment, summary=page.summary, responses=page.responses, form=form, page_size=page_size())
+
+
+@bp.get("/experiments/<int:experiment_id>")
+def experiment_detail(experiment_id: int) -> str:
+    return _experiment(experiment_id, "experiment.html")
 
 
 @bp.get("/experiments/<int:experiment_id>/responses")
 def responses_table(experiment_id: int) -> str:
-    form = parse_query(ResponsesForm)
-    page = studio.experiment_page(db_session(), project_id(), experiment_id, form.filters(), page_size())
-    return render(
-        "responses.html",
-        "_responses.html",
-        summary=page.summary,
-        responses=page.responses,
-        form=form,
-        page_size=page_size(),
-    )
+    """The responses table alone: the script swaps it in when paging or filtering."""
+    return _experiment(experiment_id, "responses.html", "_responses.html")
 
 
 @bp.get("/experiments/<int:experiment_id>/responses/<int:response_id>")
@@ -142,8 +135,7 @@ def experiment_stream(experiment_id: int) -> Response:
 
 @bp.post("/experiments/<int:experiment_id>/cancel")
 def cancel(experiment_id: int) -> BaseResponse:
-    session = db_session()
-    runs.cancel_generation(session, experiments.get(session, project_id(), experiment_id))
+    runs.cancel_experiment(db_session(), project_id(), experiment_id)
     commit()
     flash("The run was cancelled; finished responses are kept.", "info")
     return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id), 303)
@@ -151,9 +143,8 @@ def cancel(experiment_id: int) -> BaseResponse:
 
 @bp.post("/experiments/<int:experiment_id>/retry")
 def retry(experiment_id: int) -> BaseResponse:
-    session = db_session()
-    experiment = experiments.get(session, project_id(), experiment_id)
-    task_id = start_job(runs.retry_failed(session, settings(), experiment, experiment.rating_mode))
+    _, job = runs.retry_experiment(db_session(), settings(), project_id(), experiment_id)
+    task_id = start_job(job)
     commit()
     flash("Retrying the failed responses." if task_id else "No response failed: nothing to retry.", "info")
     return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id), 303)

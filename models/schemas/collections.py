@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.common import Id, PageQuery, RequestModel, UtcDatetime, WireModel
 
 ColumnType = Literal["text", "json", "conversation", "raw_input", "category", "persona_goal"]
 CollectionType = Literal["STANDARD", "AGENTIC", "PERSONA"]
@@ -38,14 +38,14 @@ class CollectionUpdate(RequestModel):
 
 class CollectionQuery(PageQuery):
     name: str | None = None
-    compatible_prompt_template_id: int | None = None
+    compatible_prompt_template_id: Id | None = None
     filters: str | None = None
     sort_options: str | None = None
 
 
 class EntryCreate(RequestModel):
     input_values: dict[str, Any] | None = None
-    prompt_template_id: int | None = None
+    prompt_template_id: Id | None = None
     environment_config: dict[str, Any] | None = None
 
 

@@ -9,6 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 T = TypeVar("T")
 
+# Ids are 32-bit INTEGER columns: a larger number from a client must be a 404/422, never a database error.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Any page past the last is empty; the bound only keeps OFFSET within what databases accept.
+PageNumber = Annotated[int, Field(ge=1, le=MAX_ID)]
+
 
 def _iso_utc(value: datetime) -> str:
     # SQLite hands back naive datetimes; everything is stored in UTC, so say so on the wire.
@@ -45,4 +51,4 @@ class ErrorBody(BaseModel):
 
 
 class PageQuery(RequestModel):
-    page: int | None = Field(default=None, ge=1, description="1-based page number; omit for the first page")
+    page: PageNumber | None = Field(default=None, description="1-based page number; omit for the first page")

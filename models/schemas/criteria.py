@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, model_validator
 
-from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.common import Id, PageQuery, RequestModel, UtcDatetime, WireModel
 from models.schemas.templates import PromptTemplateOut
 
 EVALUATOR_DOC = (
@@ -35,9 +35,9 @@ class CriterionSetCreate(RequestModel):
 class CreateCriteria(RequestModel):
     """`POST criteria`: add to a set, clear a set, add to a template's set, or generate (criteria=null)."""
 
-    prompt_template_id: int | None = None
-    criterion_set_id: int | None = None
-    template_variables_id: int | None = None
+    prompt_template_id: Id | None = None
+    criterion_set_id: Id | None = None
+    template_variables_id: Id | None = None
     criteria: list[CriterionIn] | None = None
     delete_existing: bool = False
 
@@ -56,8 +56,8 @@ class CriterionUpdate(RequestModel):
 
 
 class CriteriaQuery(PageQuery):
-    prompt_template_id: int | None = None
-    criterion_set_id: int | None = None
+    prompt_template_id: Id | None = None
+    criterion_set_id: Id | None = None
 
     @model_validator(mode="after")
     def _some_target(self) -> CriteriaQuery:

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from models.schemas.collections import CollectionOut
-from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.common import Id, PageQuery, RequestModel, UtcDatetime, WireModel
 from models.schemas.criteria import CriterionSetOut
 from models.schemas.llm_configs import LLMConfigOut, ReasoningEffort, Verbosity
 from models.schemas.responses import RatingMode
@@ -32,16 +32,16 @@ class GenerationParams(RequestModel):
 class ExperimentCreate(RequestModel):
     name: str = Field(min_length=1, max_length=500)
     description: str | None = ""
-    prompt_template_id: int | None = None
-    collection_id: int
-    criterion_set_id: int | None = None
-    llm_config_id: int | None = None
+    prompt_template_id: Id | None = None
+    collection_id: Id
+    criterion_set_id: Id | None = None
+    llm_config_id: Id | None = None
     generate: bool = False
     rating_mode: RatingMode = "detailed"
     n_epochs: int = Field(default=1, ge=1, le=100)
     generation_params: GenerationParams | None = None
     rating_version: str | None = None
-    response_column_id: int | None = None
+    response_column_id: Id | None = None
     evaluation_mode: EvaluationMode = "STANDARD"
     use_cache: bool = Field(default=False, description="Assay extension: reuse identical model calls")
     time_limit_seconds: int | None = Field(
@@ -64,9 +64,9 @@ class RetryFailed(RequestModel):
 class ExperimentQuery(PageQuery):
     experiment_name: str | None = None
     experiment_name_search: str | None = None
-    prompt_template_id: int | None = None
-    collection_id: int | None = None
-    llm_config_id: int | None = None
+    prompt_template_id: Id | None = None
+    collection_id: Id | None = None
+    llm_config_id: Id | None = None
 
 
 class MeanRating(WireModel):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from models.schemas.common import RequestModel, WireModel
+from models.schemas.common import MAX_ID, RequestModel, WireModel
 
 
 class TaskStatusOut(WireModel):
@@ -30,7 +30,7 @@ class ExperimentStatusOut(WireModel):
 
 
 class StatusQuery(RequestModel):
-    log_cursor: int | None = Field(default=None, ge=0, description="Return log lines after this cursor")
+    log_cursor: int | None = Field(default=None, ge=0, le=MAX_ID, description="Return log lines after this cursor")
     connection_uuid: str | None = None
 
 

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from models.schemas.collections import EntryOut
-from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.common import MAX_ID, Id, PageQuery, RequestModel, UtcDatetime, WireModel
 from models.schemas.criteria import CriterionOut
 from models.schemas.llm_configs import LLMConfigOut
 from models.schemas.templates import PromptTemplateOut
@@ -63,10 +63,10 @@ class PromptResponseOut(WireModel):
 
 
 class CreatePromptResponse(RequestModel):
-    template_variables_id: int
-    experiment_id: int | None = None
-    epoch: int = Field(default=1, ge=1)
-    llm_config_id: int | None = None
+    template_variables_id: Id
+    experiment_id: Id | None = None
+    epoch: int = Field(default=1, ge=1, le=MAX_ID)
+    llm_config_id: Id | None = None
     messages: list[dict[str, Any]] = []
     metadata: dict[str, Any] | None = None
 
@@ -80,28 +80,28 @@ class AnnotationUpdate(RequestModel):
 
 
 class BatchCreateRatings(RequestModel):
-    prompt_response_ids: list[int] = Field(min_length=1, max_length=100_000)
+    prompt_response_ids: list[Id] = Field(min_length=1, max_length=100_000)
     rating_mode: RatingMode = "fast"
 
 
 class CreateRating(RequestModel):
-    prompt_response_id: int
+    prompt_response_id: Id
     rating_mode: RatingMode = "fast"
 
 
 class ResponsesQuery(PageQuery):
-    experiment_id: int | None = None
-    response_ids: list[int] | None = None
-    prompt_template_id: int | None = None
-    template_variables_id: int | None = None
-    collection_id: int | None = None
+    experiment_id: Id | None = None
+    response_ids: list[Id] | None = None
+    prompt_template_id: Id | None = None
+    template_variables_id: Id | None = None
+    collection_id: Id | None = None
     llm_model_name: str | None = None
-    epoch: int | None = None
+    epoch: int | None = Field(default=None, ge=1, le=MAX_ID)
     failed: bool | None = Field(default=None, description="Only responses whose generation failed (or not)")
 
 
 class RatingsQuery(PageQuery):
-    prompt_response_id: int | None = None
+    prompt_response_id: Id | None = None
 
     @model_validator(mode="after")
     def _needs_filter(self) -> RatingsQuery:

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from models.schemas.common import PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.common import Id, PageQuery, RequestModel, UtcDatetime, WireModel
 
 MESSAGE_ROLES = {"developer", "system", "user", "assistant", "tool", "function"}
 
@@ -27,7 +27,7 @@ class PromptTemplateCreate(RequestModel):
     response_format_json_schema: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
-    parent_prompt_template_id: int | None = None
+    parent_prompt_template_id: Id | None = None
 
     _check_messages = field_validator("messages")(check_messages)
 
@@ -35,8 +35,8 @@ class PromptTemplateCreate(RequestModel):
 class PromptTemplateQuery(PageQuery):
     name: str | None = None
     version: str | None = Field(default=None, description="A version number; 'None' or 'latest' mean latest")
-    criterion_set_id: int | None = None
-    compatible_collection_id: int | None = None
+    criterion_set_id: Id | None = None
+    compatible_collection_id: Id | None = None
     sort_options: str | None = Field(default=None, description="Accepted and ignored (the SDK sends '{}')")
 
 

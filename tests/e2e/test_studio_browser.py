@@ -208,6 +208,13 @@ def test_studio_in_a_real_browser(stack: Stack, studio: Studio) -> None:
     assert page.evaluate("window.__notReloaded") is True
     studio.shot("07-filtered")
 
+    # A fragment the server refuses (a search longer than 200 characters: 422) is reported, not injected.
+    page.fill("#r-q", "x" * 201)
+    page.click("#responses-table button[type=submit]")
+    expect(page.locator("#fetch-error")).to_contain_text("HTTP 422")
+    expect(page.locator("#responses-data a[data-drawer]")).to_have_count(1)
+    page.fill("#r-q", "")
+
     # Download both exports.
     for fmt in ("csv", "jsonl"):
         with page.expect_download() as download:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 from flask import Flask
+from sqlalchemy import event
 
 from api.extensions import database
 from models.orm import Job
+from services import studio
 from services.states import TaskState
 from tests.conftest import ProjectHandle
 from tests.studio.conftest import Browser, seed
@@ -84,3 +86,31 @@ def test_actions_without_csrf_are_refused(studio_app: Flask, browser: Browser, p
     res = browser.client.post(f"/studio/experiments/{seeded.experiment_id}/cancel")
     assert res.status_code == 403 and "CSRF" in res.get_data(as_text=True)
     assert 'id="cancel"' in browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)
+
+
+def test_list_progress_of_running_experiments_takes_the_same_queries_for_one_or_many(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
+    seeded = [seed(studio_app, project.id, f"Run {i}", 3 + i) for i in range(5)]
+    for s in seeded:
+        _set_job_status(studio_app, s.experiment_id, TaskState.STARTED)
+    engine = studio_app.extensions["assay_db"].engine
+    counts, results = [], []
+    for ids in ([seeded[0].experiment_id], [s.experiment_id for s in seeded]):
+        statements: list[str] = []
+
+        def listener(*args: object, statements: list[str] = statements) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            with studio_app.app_context(), database().session() as session:
+                results.append(studio.progress_of(session, project.id, ids))
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
+    assert results[1]["status"] == "STARTED" and len(results[1]["experiments"]) == 5
+    assert results[1]["experiments"][seeded[4].experiment_id]["completed_responses"] == 7
+    html = browser.get("/studio/experiments").get_data(as_text=True)
+    assert html.count("<progress") == 5  # the page size: each running row shows its bar

@@ -8,7 +8,10 @@ import io
 import json
 
 from flask import Flask
+from sqlalchemy import select
 
+from api.extensions import database
+from models.orm import Criterion, Entry, PromptResponse
 from services import export
 from tests.conftest import ProjectHandle
 from tests.studio.conftest import Browser, seed
@@ -72,3 +75,43 @@ def test_studio_download_matches_the_rest_export(studio_app: Flask, browser: Bro
         assert studio.status_code == 200 and "attachment" in studio.headers["Content-Disposition"]
         rest = project.get(f"experiments/{seeded.experiment_id}/export?format={fmt}")
         assert studio.get_data() == rest.get_data()
+
+
+def _rewrite_first(app: Flask, experiment_id: int, answer: str, question: str) -> None:
+    with app.app_context(), database().session() as session:
+        response = session.scalars(
+            select(PromptResponse).where(PromptResponse.experiment_id == experiment_id).order_by(PromptResponse.id)
+        ).first()
+        assert response is not None
+        response.messages = [{"role": "assistant", "content": answer}]
+        session.get_one(Entry, response.entry_id).input_values = {"question": question}
+
+
+def _rename_criteria(app: Flask, criterion_ids: list[int], text: str) -> None:
+    with app.app_context(), database().session() as session:
+        for criterion_id in criterion_ids:
+            session.get_one(Criterion, criterion_id).criterion_str = text
+
+
+def test_csv_cells_that_a_spreadsheet_would_evaluate_are_quoted(studio_app: Flask, project: ProjectHandle) -> None:
+    seeded = seed(studio_app, project.id, "Evil", 3)
+    formula = '=HYPERLINK("http://evil","x")'
+    _rewrite_first(studio_app, seeded.experiment_id, formula, "+1-2")
+    _rename_criteria(studio_app, seeded.criterion_ids[:1], "=1+1")
+    res = project.get(f"experiments/{seeded.experiment_id}/export?format=csv")
+    header, first, *_ = csv.reader(io.StringIO(res.get_data(as_text=True)))
+    assert first[header.index("response")] == "'" + formula
+    assert first[header.index("question")] == "'+1-2"
+    assert "'=1+1 [verdict]" in header  # a header cell is a cell too
+    jsonl = project.get(f"experiments/{seeded.experiment_id}/export?format=jsonl").get_data(as_text=True)
+    assert json.loads(jsonl.splitlines()[0])["response"] == formula  # JSON is data, not a spreadsheet
+
+
+def test_csv_round_trips_commas_quotes_and_newlines(studio_app: Flask, project: ProjectHandle) -> None:
+    seeded = seed(studio_app, project.id, "Quoted", 2)
+    answer = 'Yes, "quoted",\nand a second line\r\nand a third, café'
+    _rewrite_first(studio_app, seeded.experiment_id, answer, 'a "b", c\nd')
+    res = project.get(f"experiments/{seeded.experiment_id}/export?format=csv")
+    table = list(csv.DictReader(io.StringIO(res.get_data(as_text=True), newline="")))
+    assert len(table) == 2
+    assert table[0]["response"] == answer and table[0]["question"] == 'a "b", c\nd'

@@ -1,16 +1,21 @@
-"""Studio login: a project key in, a signed HttpOnly cookie out; CSRF on every unsafe request; the REST
-API never accepts that cookie."""
+"""Studio login: a project key in, a signed HttpOnly cookie out holding a server-side session's token;
+logout and the key's deletion end it everywhere; CSRF on every unsafe request; the REST API never
+accepts that cookie."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from api import create_app
 from api.extensions import database
 from cli.up import studio_secret
-from models.orm import ApiKey
+from models.orm import ApiKey, StudioSession, utcnow
 from tests.conftest import ProjectHandle
 from tests.studio.conftest import SECRET, Browser
 
@@ -32,6 +37,40 @@ def test_login_sets_a_secure_httponly_cookie_and_logout_ends_it(studio_app: Flas
     assert page.status_code == 200 and "Log out" in page.get_data(as_text=True)
     assert b.post("/studio/logout").status_code == 303
     assert b.get("/studio/experiments").status_code == 302
+
+
+def _copy_of_cookie(studio_app: Flask, browser: Browser) -> FlaskClient:
+    cookie = browser.client.get_cookie("assay_studio", path="/studio")
+    assert cookie is not None
+    thief = studio_app.test_client()
+    thief.set_cookie("assay_studio", cookie.value, path="/studio")
+    return thief
+
+
+def test_logout_ends_the_session_for_a_copied_cookie_too(studio_app: Flask, browser: Browser) -> None:
+    copy = _copy_of_cookie(studio_app, browser)
+    assert copy.get("/studio/experiments").status_code == 200
+    assert browser.post("/studio/logout").status_code == 303
+    res = copy.get("/studio/experiments")
+    assert res.status_code == 302 and res.headers["Location"].startswith("/studio/login")
+
+
+def test_a_session_ends_at_its_expiry_however_active(studio_app: Flask, browser: Browser) -> None:
+    assert browser.get("/studio/experiments").status_code == 200
+    assert not any(
+        h.startswith("assay_studio=") for h in browser.get("/studio/templates").headers.getlist("Set-Cookie")
+    )
+    with studio_app.app_context(), database().session() as session:
+        session.execute(update(StudioSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert browser.get("/studio/experiments").status_code == 302
+
+
+def test_the_cookie_holds_only_a_random_token_and_the_csrf_token(studio_app: Flask, browser: Browser) -> None:
+    cookie = browser.client.get_cookie("assay_studio", path="/studio")
+    assert cookie is not None
+    serializer = SecureCookieSessionInterface().get_signing_serializer(studio_app)
+    assert serializer is not None
+    assert set(serializer.loads(cookie.value)) - {"_permanent"} == {"sid", "csrf"}
 
 
 def test_wrong_key_is_refused(studio_app: Flask, project: ProjectHandle) -> None:

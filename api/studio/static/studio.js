@@ -78,9 +78,34 @@ const drawer = {
   },
 };
 
+// A short message at the top of the page, replacing the previous one (the flash style of the server's).
+function showError(text) {
+  let note = document.getElementById("fetch-error");
+  if (!note) {
+    note = document.createElement("p");
+    note.id = "fetch-error";
+    note.className = "flash error";
+    note.setAttribute("role", "alert");
+    document.getElementById("main").prepend(note);
+  }
+  note.textContent = text;
+}
+
+// A fragment's HTML, or null (after saying why) when it could not be had: an error page is never injected.
 async function fetchFragment(url) {
-  const response = await fetch(url, { headers: FRAGMENT, credentials: "same-origin" });
+  let response;
+  try {
+    response = await fetch(url, { headers: FRAGMENT, credentials: "same-origin" });
+  } catch (err) {
+    showError("The Studio could not be reached; check the connection and try again.");
+    return null;
+  }
   if (response.status === 401) { window.location.reload(); return null; }
+  if (!response.ok) {
+    showError(`That could not be loaded (HTTP ${response.status}); reload the page and try again.`);
+    return null;
+  }
+  document.getElementById("fetch-error")?.remove();
   return response.text();
 }
 
