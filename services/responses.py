@@ -13,7 +13,7 @@ from models.orm import Entry, Experiment, Prompt, PromptResponse, PromptTemplate
 from models.schemas.responses import CreatePromptResponse, ResponsesQuery
 from services import templates
 from services.errors import Invalid, NotFound, owned
-from services.pagination import Paged, paginate
+from services.pagination import Paged, paginate, paginate_by_id
 
 RESPONSE_ROLES = {"assistant", "tool", "user", "system"}
 
@@ -56,7 +56,7 @@ def list_(session: Session, project_id: int, query: ResponsesQuery, page_size: i
         )
     # Entry order, so a listing reads the same however the workers happened to finish.
     order = (PromptResponse.entry_id, PromptResponse.epoch, PromptResponse.id)
-    return paginate(session, stmt.order_by(*order), query.page, page_size)
+    return paginate_by_id(session, stmt.order_by(*order), query.page, page_size, PromptResponse)
 
 
 def prompt_for(session: Session, template: PromptTemplate | None, entry: Entry) -> Prompt:
