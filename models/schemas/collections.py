@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from models.schemas.common import Id, PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.common import Id, Int32, PageQuery, RequestModel, UtcDatetime, WireModel
 
 ColumnType = Literal["text", "json", "conversation", "raw_input", "category", "persona_goal"]
 CollectionType = Literal["STANDARD", "AGENTIC", "PERSONA"]
@@ -14,7 +14,7 @@ class ColumnIn(RequestModel):
     name: str = Field(min_length=1, max_length=500)
     column_type: ColumnType | None = None
     default_value: str | None = ""
-    column_position: int | None = None
+    column_position: Int32 | None = None
     categorical_values: list[str] | None = None
 
 

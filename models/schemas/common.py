@@ -14,6 +14,8 @@ MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 # Any page past the last is empty; the bound only keeps OFFSET within what databases accept.
 PageNumber = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Any other number kept in an INTEGER column.
+Int32 = Annotated[int, Field(ge=-MAX_ID - 1, le=MAX_ID)]
 
 
 def _iso_utc(value: datetime) -> str:

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from models.schemas.collections import CollectionOut
-from models.schemas.common import Id, PageQuery, RequestModel, UtcDatetime, WireModel
+from models.schemas.common import MAX_ID, Id, PageQuery, RequestModel, UtcDatetime, WireModel
 from models.schemas.criteria import CriterionSetOut
 from models.schemas.llm_configs import LLMConfigOut, ReasoningEffort, Verbosity
 from models.schemas.responses import RatingMode
@@ -19,8 +19,8 @@ class GenerationParams(RequestModel):
     reasoning_effort: ReasoningEffort | None = None
     verbosity: Verbosity | None = None
     top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_connections: int = Field(default=10, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_ID)
+    max_connections: int = Field(default=10, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _exclusive(self) -> GenerationParams:

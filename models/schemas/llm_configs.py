@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_serializer
 
-from models.schemas.common import PageQuery, RequestModel, WireModel
+from models.schemas.common import MAX_ID, PageQuery, RequestModel, WireModel
 
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 Verbosity = Literal["low", "medium", "high"]
@@ -21,11 +21,11 @@ class LLMConfigFields(RequestModel):
     max_retries: int | None = Field(default=None, ge=0, le=20)
     timeout: int | None = Field(default=None, ge=1, le=3600)
     system_message: str | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_ID)
     top_p: float | None = Field(default=None, ge=0, le=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
-    best_of: int | None = Field(default=None, ge=1)
-    top_k: int | None = Field(default=None, ge=0)
+    best_of: int | None = Field(default=None, ge=1, le=MAX_ID)
+    top_k: int | None = Field(default=None, ge=0, le=MAX_ID)
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     reasoning_effort: ReasoningEffort | None = None

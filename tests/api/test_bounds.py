@@ -54,3 +54,21 @@ def test_body_ids_out_of_range_are_422_naming_the_field(
 ) -> None:
     res = project.post(path, json=body)
     assert res.status_code == 422 and field in res.get_json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("llm_configs", {"name": "L", "llm_model_name": "m", "max_tokens": HUGE}, "body.max_tokens"),
+        ("llm_configs", {"name": "L", "llm_model_name": "m", "top_k": HUGE}, "body.top_k"),
+        ("llm_configs", {"name": "L", "llm_model_name": "m", "best_of": HUGE}, "body.best_of"),
+        ("collections", {"name": "C", "columns": [{"name": "a", "column_position": HUGE}]}, "column_position"),
+        ("experiments", {"name": "x", "generation_params": {"max_tokens": HUGE}}, "generation_params.max_tokens"),
+    ],
+)
+def test_other_numbers_out_of_range_are_422_and_nothing_is_stored(
+    project: ProjectHandle, path: str, body: dict, field: str
+) -> None:
+    res = project.post(path, json=body)
+    assert res.status_code == 422 and field in res.get_json()["detail"]
+    assert project.get(path).get_json()["count"] == 0
