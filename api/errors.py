@@ -38,7 +38,7 @@ def _validation_error(exc: ValidationError) -> Response:
     return error_response(422, describe_validation_error(exc))
 
 
-def _http_error(exc: HTTPException) -> Response:
+def http_error(exc: HTTPException) -> Response:
     if isinstance(exc, RequestEntityTooLarge):
         return error_response(413, "Request body is larger than the limit of this server (ASSAY_MAX_REQUEST_BYTES)")
     return error_response(exc.code or 500, exc.description or exc.name)
@@ -63,7 +63,7 @@ def _unexpected(exc: Exception) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(ValidationError, _validation_error)
-    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(IntegrityError, _integrity_error)
     app.register_error_handler(OperationalError, _database_down)
     app.register_error_handler(PoolTimeout, _database_down)

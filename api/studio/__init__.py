@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, flash, redirect, render_template, request, url_for
+from flask import Flask, flash, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from api import errors
 from api.studio import session as studio_session
 from api.studio.views import bp, wants_page
 from services import jobs
@@ -58,6 +59,14 @@ def _http_error(exc: HTTPException) -> tuple[str, int]:
     return render_template("studio/error.html", status=exc.code, message=exc.description), exc.code or 500
 
 
+def _unrouted_error(exc: HTTPException) -> BaseResponse | tuple[str, int]:
+    """A /studio URL that matched no route (or carries an id out of range) fails before its blueprint is
+    known, so the app's handler sees it: a page there, the API's JSON body everywhere else."""
+    if request.path == bp.url_prefix or request.path.startswith(f"{bp.url_prefix}/"):
+        return _headers(make_response(_http_error(exc)))
+    return errors.http_error(exc)
+
+
 def _context() -> dict[str, Any]:
     return {"csrf_token": studio_session.csrf_token, "active_states": jobs.ACTIVE_STATES}
 
@@ -74,3 +83,4 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Mount the Studio at /studio with its session cookie settings."""
     studio_session.configure_cookie(app, settings)
     app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, _unrouted_error)

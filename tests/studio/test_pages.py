@@ -189,10 +189,18 @@ HUGE = 2**31  # one past PostgreSQL's INTEGER
 
 @pytest.mark.parametrize(
     "path",
-    [f"/studio/experiments/{HUGE}", f"/studio/experiments/{10**20}/responses", f"/studio/collections/{HUGE}"],
+    [
+        f"/studio/experiments/{HUGE}",
+        f"/studio/experiments/{10**20}/responses",
+        f"/studio/collections/{HUGE}",
+        "/studio/no-such-page",
+    ],
 )
-def test_ids_out_of_range_in_the_path_are_404(browser: Browser, path: str) -> None:
-    assert browser.get(path).status_code == 404
+def test_ids_out_of_range_and_unknown_paths_are_a_404_page(browser: Browser, path: str) -> None:
+    res = browser.get(path)
+    assert res.status_code == 404 and res.mimetype == "text/html"
+    assert "Back to the experiments" in res.get_data(as_text=True)
+    assert "frame-ancestors 'none'" in res.headers["Content-Security-Policy"]
 
 
 @pytest.mark.parametrize(
