@@ -33,4 +33,3 @@ def paginate_by_id(session: Session, stmt: Select[Any], page: int | None, page_s
     ids = list(session.scalars(stmt.with_only_columns(model.id).limit(page_size).offset(offset))) if count else []
     rows = {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids))).unique()} if ids else {}
     return Paged(items=[rows[i] for i in ids], count=count)
-

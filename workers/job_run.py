@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from llmcalls import (
     ChatResult,
     JudgeParseError,
@@ -65,7 +68,14 @@ class JobRun:
         self._transient_failures = 0
 
     async def run(self) -> None:
-        job = await self.engine.db(jobs.mark_started, self.job_id)
+        try:
+            job = await self.engine.db(jobs.mark_started, self.job_id)
+        except (OperationalError, InterfaceError, PoolTimeout):
+            raise  # the database is away: the job stays queued and a scout starts it once it is back
+        except Exception as exc:  # a job that can never start must end, not be retried every second
+            log.exception("job %s could not start", self.job_id)
+            await self.engine.db(_fail, self.job_id, f"FAILURE: internal error while starting the job: {exc}")
+            return
         if job is None:
             return
         self.job = job

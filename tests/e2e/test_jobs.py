@@ -199,3 +199,31 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Cli
         r for r in generation_calls if r["started_at"] <= killed_at and (r["ended_at"] or killed_at) >= killed_at - 0.25
     ]
     assert len(generation_calls) <= 200 + len(in_flight)
+
+
+def test_a_job_that_cannot_start_fails_instead_of_staying_queued(stack: Stack, client: Client, rest: Rest) -> None:
+    stack.fake.configure({})
+    template = client.create_prompt_template(name="Broken", messages="Say {{topic}}.")
+    collection = _collection(client, "Broken cases", 3)
+    criterion_set = client.create_criterion_set(name="Broken criteria", criteria=["Ok?"])
+    experiment = client.run_experiment(
+        name="Broken run", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    # Queue the finished job again as a row no worker can read (params no longer an object): the scouts
+    # find it, and starting it raises the same error every time.
+    engine = create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        job_id = conn.execute(text("SELECT id FROM jobs WHERE experiment_id = :e"), {"e": experiment.id}).scalar_one()
+        job = {"j": job_id}
+        conn.execute(text("UPDATE jobs SET status = 'PENDING', params = '[]', finished_at = NULL WHERE id = :j"), job)
+        conn.execute(text("UPDATE job_chunks SET done = false, lease_owner = NULL WHERE job_id = :j"), job)
+        conn.execute(text("UPDATE experiments SET generation_task_id = :j WHERE id = :e"), {**job, "e": experiment.id})
+    engine.dispose()
+    status_url = f"experiments/{experiment.id}/generation/{job_id}"
+    deadline = time.time() + 30
+    while (status := rest.get(status_url).json())["status"] == "PENDING":
+        assert time.time() < deadline, "the job stayed PENDING: workers kept retrying it"
+        time.sleep(0.2)
+    assert status["status"] == "FAILURE"
+    assert "internal error while starting the job" in status["error_msg"]
+    assert rest.get(f"experiments/{experiment.id}").json()["has_internal_error"] is True
