@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import psutil
 import psycopg
 import redis
 
-from cli.up import free_port
+from cli.up import free_port, wait_for_url
 from fakellm.testing import FakeLLM
 
 PG_ADMIN = os.environ.get("ASSAY_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -71,7 +70,7 @@ class BenchStack:
         )
         for i in range(self.workers):
             self.worker_procs.append(self._spawn(f"worker{i}", ["worker", "--hostname", f"bench{i}@%h"]))
-        self._wait(f"{self.base_url}/api/v0/openapi.json")
+        wait_for_url(f"{self.base_url}/api/v0/openapi.json", 60)
         return self
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
@@ -85,15 +84,6 @@ class BenchStack:
         )
         self.procs.append(proc)
         return proc
-
-    def _wait(self, url: str) -> None:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{url} did not answer")
 
     def project_key(self) -> tuple[int, str]:
         out = subprocess.run(

@@ -15,8 +15,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +36,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class NotAnswering(Exception):
+    """A URL that a started process should serve did not answer."""
+
+
+def wait_for_url(url: str, timeout: float, exited: Callable[[], str | None] = lambda: None) -> None:
+    """Return once `url` answers with any HTTP status (the process is listening); fail as soon as
+    `exited()` names a process that stopped, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (name := exited()) is not None:
+            raise NotAnswering(f"{name} exited before {url} answered")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise NotAnswering(f"{url} did not answer within {timeout:.0f} s")
 
 
 def redis_server_binary() -> str | None:
@@ -88,16 +110,10 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 def wait_until_up(url: str, children: Children, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (name := children.first_exited()) is not None:
-            raise click.ClickException(f"{name} exited during start-up; see {children.log_dir / name}.log")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise click.ClickException(f"{url} did not answer within {timeout:.0f} s")
+    try:
+        wait_for_url(url, timeout, children.first_exited)
+    except NotAnswering as exc:
+        raise click.ClickException(f"{exc}; the logs are in {children.log_dir}") from None
 
 
 def _embedded_redis(children: Children, data_dir: Path) -> str:

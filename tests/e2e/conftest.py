@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,28 +14,13 @@ from typing import Any
 
 import pytest
 
+from cli.up import free_port, wait_for_url
 from tests.conftest import create_pg_database, drop_pg_database
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
+    """`wait_for_url`, failing at once if `proc` exits first."""
+    wait_for_url(url, timeout, lambda: None if proc is None or proc.poll() is None else f"pid {proc.pid}")
 
 
 def assay_cli(env: dict[str, str], *args: str) -> str:
