@@ -85,12 +85,20 @@ def run_messages(settings: Settings, job: Job) -> int:
     return min(settings.job_fanout, max(1, chunks))
 
 
+def _is_uuid(text: str) -> bool:
+    """Job ids are UUIDs; anything else (a NUL byte, 10 KB of text) is no job, not a database error."""
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 def mark_enqueued(session: Session, job_id: str) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now()))
 
 
 def get(session: Session, project_id: int, job_id: str, kind: JobKind | None = None) -> Job:
-    job = session.get(Job, job_id)
+    job = session.get(Job, job_id) if _is_uuid(job_id) else None
     if job is None or job.project_id != project_id or (kind is not None and job.kind != kind):
         raise not_found("Task", job_id)
     return job

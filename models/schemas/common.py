@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 T = TypeVar("T")
 
@@ -33,9 +33,18 @@ class WireModel(BaseModel):
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown keys are ignored, as the SDK sends extras we don't use."""
+    """Base of every request body and query: unknown keys are ignored, as the SDK sends extras we don't use.
+    No text may hold a NUL character, which PostgreSQL cannot store or compare."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("must not contain the NUL character (\\u0000)")
+        return value
 
 
 class Page(BaseModel, Generic[T]):

@@ -22,7 +22,7 @@ PARAMS_DOC = (
 
 class CriterionIn(RequestModel):
     criterion_str: str = Field(min_length=1, max_length=10_000)
-    label: str | None = None
+    label: str | None = Field(default=None, max_length=500)
     evaluator: str | None = Field(default=None, min_length=1, max_length=200, description=EVALUATOR_DOC)
     params: dict[str, Any] | None = Field(default=None, description=PARAMS_DOC)
 
@@ -52,7 +52,7 @@ class CreateCriteria(RequestModel):
 
 class CriterionUpdate(RequestModel):
     criterion_str: str | None = Field(default=None, min_length=1, max_length=10_000)
-    label: str | None = None
+    label: str | None = Field(default=None, max_length=500)
 
 
 class CriteriaQuery(PageQuery):

@@ -15,7 +15,7 @@ class LLMConfigFields(RequestModel):
 
     description: str | None = ""
     llm_base_url: str | None = Field(default=None, max_length=2000)
-    api_version: str | None = None
+    api_version: str | None = Field(default=None, max_length=100)
     max_connections: int = Field(default=10, ge=1, le=10_000)
     inference_type: Literal["openai", "botario", "custom_api"] = "openai"
     max_retries: int | None = Field(default=None, ge=0, le=20)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -62,13 +62,26 @@ class PromptResponseOut(WireModel):
     created_at: UtcDatetime
 
 
+TokenCount = Annotated[int, Field(ge=0, le=MAX_ID)]
+
+
+class ResponseMetadata(RequestModel):
+    """The usage a client reports for a response it produced itself (the SDK's GenerationMetadata; its
+    other keys, such as llm_model_config, are not stored)."""
+
+    duration_seconds: float | None = Field(default=None, ge=0, le=10**9, allow_inf_nan=False)
+    input_tokens: TokenCount | None = None
+    output_tokens: TokenCount | None = None
+    reasoning_tokens: TokenCount | None = None
+
+
 class CreatePromptResponse(RequestModel):
     template_variables_id: Id
     experiment_id: Id | None = None
     epoch: int = Field(default=1, ge=1, le=MAX_ID)
     llm_config_id: Id | None = None
     messages: list[dict[str, Any]] = []
-    metadata: dict[str, Any] | None = None
+    metadata: ResponseMetadata | None = None
 
 
 class BatchCreateResponses(RequestModel):

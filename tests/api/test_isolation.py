@@ -104,6 +104,24 @@ def test_foreign_ids_are_not_found(project: ProjectHandle, other_project: Projec
     assert project.get(f"criteria?criterion_set_id={ids['set']}").get_json()["count"] == 1
 
 
+def test_a_foreign_llm_config_cannot_be_attached_to_a_response(
+    project: ProjectHandle, other_project: ProjectHandle
+) -> None:
+    theirs = _build(other_project)
+    mine = _build(project)
+    item = {
+        "template_variables_id": mine["entry"],
+        "experiment_id": mine["experiment"],
+        "llm_config_id": theirs["config"],
+        "messages": [{"role": "assistant", "content": "hi"}],
+    }
+    res = project.post("responses/batches", json={"prompt_response_ins": [item]})
+    assert res.status_code == 404 and "prompt_response_ins[0].llm_config_id" in res.get_json()["detail"]
+    res = project.post("responses", json={**item, "epoch": 2})
+    assert res.status_code == 404 and "body.llm_config_id" in res.get_json()["detail"]
+    assert project.get(f"responses?experiment_id={mine['experiment']}").get_json()["count"] == 1
+
+
 def test_lists_and_name_lookups_show_only_own_rows(project: ProjectHandle, other_project: ProjectHandle) -> None:
     _build(project)
     for path, params in (
