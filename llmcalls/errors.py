@@ -82,3 +82,8 @@ class LLMOutputError(LLMError):
 
 class JudgeParseError(LLMOutputError):
     """The judge's answer held no verdict we could read; the rating failed (it is never guessed)."""
+
+
+class LimiterUnavailable(LLMError):
+    """The cluster-wide limit's Redis did not answer, so no slot could be taken and no call was made
+    (retried like a connection failure)."""

@@ -22,6 +22,8 @@ from typing import Protocol
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
+from .errors import LimiterUnavailable
+
 log = logging.getLogger(__name__)
 
 REDIS_CONNECT_TIMEOUT = 5.0
@@ -217,7 +219,10 @@ class RedisLimiter:
 
     async def _try_acquire(self, member: str) -> bool:
         keys = [self._leases_key, self._adaptive_key]
-        acquired = await self._scripts["acquire"](keys=keys, args=[member, self._ttl_ms, self.limit])
+        try:
+            acquired = await self._scripts["acquire"](keys=keys, args=[member, self._ttl_ms, self.limit])
+        except RedisError as exc:
+            raise LimiterUnavailable(f"the limiter's Redis did not answer for {self.key}: {exc}") from exc
         if acquired:
             self._cut = acquired == 2
         return bool(acquired)
@@ -257,14 +262,21 @@ class RedisLimiter:
     async def on_rate_limit(self) -> None:
         """Halve the shared effective limit (floor 1), at most once per cooldown."""
         args = [self.limit, self._cooldown_ms, self._state_ttl_ms]
-        await self._scripts["rate_limited"](keys=[self._adaptive_key], args=args)
+        await self._best_effort("rate_limited", args)
 
     async def on_success(self) -> None:
         """Count a success; every ``recover_after`` of them raise the shared effective limit by one."""
         if not self._cut:  # the last acquire saw the full limit: nothing to recover, no round trip
             return
         args = [self.limit, self._recover_after, self._state_ttl_ms]
-        await self._scripts["success"](keys=[self._adaptive_key], args=args)
+        await self._best_effort("success", args)
+
+    async def _best_effort(self, script: str, args: list[int]) -> None:
+        # The adaptive limit is advice: a Redis blip must not throw away an answer already paid for.
+        try:
+            await self._scripts[script](keys=[self._adaptive_key], args=args)
+        except RedisError as exc:
+            log.warning("could not update the adaptive limit of %s: %s", self.key, exc)
 
     async def clear(self) -> None:
         """Forget all leases and the adaptive state of this key."""

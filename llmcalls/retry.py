@@ -19,7 +19,7 @@ from typing import TypeVar
 import aiohttp
 import openai
 
-from .errors import TRANSIENT_KINDS, ErrorKind, LLMCallError
+from .errors import TRANSIENT_KINDS, ErrorKind, LimiterUnavailable, LLMCallError
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -136,6 +136,8 @@ def classify(exc: BaseException) -> Failure:
         return Failure(ErrorKind.TIMEOUT, None, detail)
     if isinstance(exc, openai.APIConnectionError):
         return Failure(ErrorKind.CONNECTION, None, _cause_message(exc))
+    if isinstance(exc, LimiterUnavailable):
+        return Failure(ErrorKind.CONNECTION, None, str(exc))
     if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | UnreadableResponse):
         return Failure(ErrorKind.BAD_RESPONSE, None, f"unreadable response body ({exc})")
     raise exc

@@ -7,6 +7,7 @@ import contextlib
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -267,3 +268,28 @@ def test_hundreds_of_waiters_in_one_process_queue_instead_of_failing(redis_key: 
         return peak
 
     assert run(scenario()) == 4
+
+
+def test_an_unreachable_limiter_is_a_retried_connection_failure_not_a_crash(
+    fake: FakeLLM, spec: Spec, run: Run, recorded_sleep: RecordedSleep
+) -> None:
+    """A Redis blip fails the call after its retries like any connection failure (the job goes on);
+    before, the RedisError escaped the retry loop and failed the whole job."""
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+
+    async def scenario() -> None:
+        limiter = RedisLimiter(f"redis://127.0.0.1:{closed}/0", "assay:test:down", 4)
+        try:
+            await limiter.on_rate_limit()  # the adaptive limit is advice: no error either
+            await chat(spec(max_retries=2), HELLO, limiter=limiter, sleep=recorded_sleep)
+        finally:
+            await limiter.aclose()
+
+    with pytest.raises(LLMCallError) as caught:
+        run(scenario())
+
+    assert (caught.value.kind, caught.value.attempts) == (ErrorKind.CONNECTION, 3)
+    assert "limiter's Redis did not answer" in str(caught.value)
+    assert fake.stats()["calls"] == 0
