@@ -8,7 +8,7 @@ worker that asks. The job ends when every chunk is done.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -192,8 +192,11 @@ def _all_entries_deleted(session: Session, job: Job, batch: int = 1000) -> bool:
     return bool(entry_ids)
 
 
-def claim_chunk(session: Session, job_id: str, owner: str, lease_seconds: float) -> JobChunk | None:
-    """Lease the next chunk that is free or whose lease expired."""
+def claim_chunk(
+    session: Session, job_id: str, owner: str, lease_seconds: float, running: Collection[int] = ()
+) -> JobChunk | None:
+    """Lease the next chunk that is free or whose lease expired, other than those the caller is still
+    `running` (its own lease on one can expire while it runs, and it must not run it twice at once)."""
     current = now()
     candidate = session.scalar(
         select(JobChunk)
@@ -201,6 +204,7 @@ def claim_chunk(session: Session, job_id: str, owner: str, lease_seconds: float)
             JobChunk.job_id == job_id,
             JobChunk.done.is_(False),
             or_(JobChunk.lease_owner.is_(None), JobChunk.lease_expires_at < current),
+            JobChunk.id.not_in(running),
         )
         .order_by(JobChunk.position)
         .limit(1)

@@ -58,6 +58,7 @@ class JobRun:
         self.held: set[int] = set()
         # Chunks whose lease another worker took over (this one was too slow to renew): stop them.
         self.lost: set[int] = set()
+        self._chunk_tasks: dict[asyncio.Task[None], int] = {}
         self.plan: ExperimentPlan | None = None
         self.job: Job | None = None
         self._streak: tuple[str, int] = ("", 0)
@@ -129,23 +130,40 @@ class JobRun:
     async def _work(self) -> None:
         # One chunk more than the call cap fills, so slots freed by a chunk's slowest items have work.
         capacity = -(-self.settings.worker_max_inflight // max(1, self.settings.job_chunk_size)) + 1
-        active: set[asyncio.Task[None]] = set()
-        while not self.stopped.is_set():
-            while len(active) < capacity and not self.stopped.is_set():
-                chunk = await self.engine.db(
-                    jobs.claim_chunk, self.job_id, self.engine.owner, self.settings.job_lease_seconds
-                )
-                if chunk is None:
-                    break
-                self.held.add(chunk.id)
-                active.add(asyncio.create_task(self._run_chunk(chunk)))
-            if active:
-                done, active = await asyncio.wait(active, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
-                continue
-            if await self._finished_or_wait():
-                return
+        tasks = self._chunk_tasks
+        try:
+            while not self.stopped.is_set():
+                while len(tasks) < capacity and not self.stopped.is_set():
+                    lease, running = self.settings.job_lease_seconds, set(tasks.values())
+                    chunk = await self.engine.db(jobs.claim_chunk, self.job_id, self.engine.owner, lease, running)
+                    if chunk is None:
+                        break
+                    self.held.add(chunk.id)
+                    tasks[asyncio.create_task(self._run_chunk(chunk))] = chunk.id
+                if tasks:
+                    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        self.held.discard(tasks.pop(task))
+                        if not task.cancelled():
+                            task.result()
+                    continue
+                if await self._finished_or_wait():
+                    return
+        finally:
+            # Ended, failed or crashed: no chunk of this run may go on calling models.
+            self._cancel_chunks(set(tasks.values()))
+            await asyncio.gather(*tasks, return_exceptions=True)
+            tasks.clear()
+
+    def _cancel_chunks(self, chunk_ids: set[int]) -> None:
+        for task, chunk_id in self._chunk_tasks.items():
+            if chunk_id in chunk_ids:
+                task.cancel()
+
+    def _stop(self) -> None:
+        """The job ended (elsewhere or by this run): calls in flight are abandoned, none start."""
+        self.stopped.set()
+        self._cancel_chunks(set(self._chunk_tasks.values()))
 
     async def _finished_or_wait(self) -> bool:
         pending, earliest = await self.engine.db(jobs.pending_chunks, self.job_id)
@@ -167,7 +185,6 @@ class JobRun:
         await asyncio.gather(*(run_item(w) for w in works))
         if not self.stopped.is_set():
             await self.engine.db(jobs.complete_chunk, chunk.id, self.engine.owner)
-        self.held.discard(chunk.id)
 
     def _item_runner(self) -> Callable[[Any], Awaitable[None]]:
         kind = self.job.kind if self.job else None
@@ -180,20 +197,29 @@ class JobRun:
     # -- watching: leases, cancel, deadline --------------------------------------------------------
 
     async def _watch(self) -> None:
+        lease = self.settings.job_lease_seconds
         last_renew = time.monotonic()
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
-            status = await self.engine.control(_status_after_deadline, self.job_id)
-            if status in TERMINAL_STATES:
-                self.stopped.set()
-                return
-            if time.monotonic() - last_renew >= self.settings.job_lease_seconds / 4:
-                held = list(self.held)
-                kept = await self.engine.control(
-                    jobs.renew_leases, held, self.engine.owner, self.settings.job_lease_seconds
-                )
-                self.lost.update(set(held) - set(kept))
-                last_renew = time.monotonic()
+            try:
+                status = await self.engine.control(_status_after_deadline, self.job_id)
+                if status in TERMINAL_STATES:
+                    self._stop()
+                    return
+                if time.monotonic() - last_renew >= lease / 4:
+                    held = list(self.held)
+                    kept = await self.engine.control(jobs.renew_leases, held, self.engine.owner, lease)
+                    self._lose(set(held) - set(kept))
+                    last_renew = time.monotonic()
+            except Exception:  # the database is away: keep watching, the leases outlast a few misses
+                log.warning("job %s: could not check its state or renew its leases", self.job_id, exc_info=True)
+                if time.monotonic() - last_renew > lease:  # they expired: others may be running them now
+                    self._lose(set(self.held))
+
+    def _lose(self, chunk_ids: set[int]) -> None:
+        """Chunks whose leases this run no longer holds: their items stop at once."""
+        self.lost.update(chunk_ids)
+        self._cancel_chunks(chunk_ids)
 
     # -- model calls -------------------------------------------------------------------------------
 
@@ -246,7 +272,7 @@ class JobRun:
         if self._streak[1] >= self.settings.failure_streak_limit:
             message = f"FAILURE: {self._streak[1]} consecutive model calls failed the same way: {exc}"
             await self.engine.db(_fail, self.job_id, message)
-            self.stopped.set()
+            self._stop()
 
     async def _judge(self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str) -> RatingOutcome | None:
         judge_mode = "detailed" if mode == "detailed" else "fast"
@@ -266,6 +292,7 @@ class JobRun:
             return RatingOutcome(criterion.id, None, str(exc), spec.model)
         except (JudgeParseError, LLMError) as exc:
             return RatingOutcome(criterion.id, None, str(exc), spec.model)
+        self._streak = ("", 0)
         return RatingOutcome(criterion.id, verdict, None, spec.model)
 
     async def _evaluate(self, sample: Sample, criterion: CriterionRef) -> RatingOutcome | None:
@@ -312,7 +339,14 @@ class JobRun:
             except Cancelled:
                 return
             response_id = await self.engine.write(execution.store_response, plan, work, result, error)
-            if response_id is None or result is None:
+            if response_id is None:
+                # A worker that took this chunk over stored the item first; the stored one may still lack
+                # ratings (that worker may have stopped before rating it), so rate what it lacks.
+                stored = await self.engine.db(execution.load_items, plan, [[work.entry_id, work.epoch]])
+                if stored and stored[0].response_id is not None:
+                    await self._experiment_item(stored[0])
+                return
+            if result is None:
                 return
             work.response_id, work.response_text, work.missing_criteria = (
                 response_id,

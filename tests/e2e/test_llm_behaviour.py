@@ -210,3 +210,24 @@ def test_retry_failed_regenerates_exactly_the_failed_items(stack: Stack, project
     assert after - before == 5
     experiment.retry_failed()  # nothing failed: no task, nothing called
     assert len([r for r in stack.fake.requests() if r["model"] == "fake-flaky-once"]) == after
+
+
+def test_scattered_judge_refusals_fail_those_ratings_not_the_batch(stack: Stack, project: tuple[int, str]) -> None:
+    """The failure streak that stops a job on a bad key counts consecutive failures only: a judge
+    success in between resets it (before, only a generation did, so a ratings batch failed whole)."""
+    client = Client(base_url=stack.base_url, api_key=project[1])
+    experiment = _experiment(client, 30, ["Ok?", "Clear?"], name="Scattered")
+    rest = Rest(stack.base_url, project[1], project[0])
+    ids = [r["id"] for r in rest.get(f"responses?experiment_id={experiment.id}").json()["items"]]
+    # Request numbers count from the reset: every third rating is refused, 20 of 60 (at least 10 on
+    # whichever worker process runs more of them, twice the streak limit).
+    stack.fake.reset()
+    stack.fake.configure({"schedule": {str(n): "401" for n in range(2, 60, 3)}})
+    task_id = rest.post("ratings/batches", json={"prompt_response_ids": ids}).json()
+    deadline = time.time() + 60
+    while (status := rest.get(f"ratings/batches/{task_id}").json())["status"] in ("PENDING", "STARTED"):
+        assert time.time() < deadline, status
+        time.sleep(0.2)
+    assert status["status"] == "SUCCESS", status
+    ratings = [g for r in rest.get(f"responses?experiment_id={experiment.id}").json()["items"] for g in r["ratings"]]
+    assert len(ratings) == 60 - 20
