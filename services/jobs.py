@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.orm import Entry, Experiment, Job, JobChunk, JobLog, PromptResponse
-from services.errors import Conflict, not_found
+from services.errors import Conflict, Invalid, not_found
 from services.settings import Settings
 from services.states import TERMINAL_STATES, JobKind, TaskState
 
@@ -47,7 +47,13 @@ def create(
     params: dict[str, Any] | None = None,
     time_limit_seconds: int | None = None,
 ) -> Job:
-    """Write a job with its chunks; over the project's queue limit it is written REJECTED instead."""
+    """Write a job with its chunks; over the project's queue limit it is written REJECTED instead (without
+    chunks). More items than `max_job_items` is refused before anything is written."""
+    if len(items) > settings.max_job_items:
+        raise Invalid(
+            f"the job would have {len(items):,} items (entries x epochs, or batch items); the limit is "
+            f"{settings.max_job_items:,} (ASSAY_MAX_JOB_ITEMS): split it into smaller collections or batches"
+        )
     job = Job(
         id=str(uuid.uuid4()),
         project_id=project_id,
@@ -69,10 +75,11 @@ def create(
         job.finished_at = now()
     session.add(job)
     size = max(1, settings.job_chunk_size)
-    session.add_all(
-        JobChunk(job_id=job.id, position=i, items=list(items[start : start + size]))
-        for i, start in enumerate(range(0, len(items), size))
-    )
+    if job.status != TaskState.REJECTED:
+        session.add_all(
+            JobChunk(job_id=job.id, position=i, items=list(items[start : start + size]))
+            for i, start in enumerate(range(0, len(items), size))
+        )
     session.flush()
     return job
 

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     job_lease_seconds: float = 20.0
     job_time_limit_seconds: int = 10 * 3600
     max_active_jobs_per_project: int = 100
+    # Items (entry x epoch, or batch items) one job may have: its chunks are written in one request.
+    max_job_items: int = Field(default=1_000_000, ge=1)
     worker_max_inflight: int = 64
     worker_scout_seconds: float = 1.0
     failure_streak_limit: int = 5
