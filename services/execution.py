@@ -376,8 +376,12 @@ def _batch_spec(
 
 def batch_response_target(
     session: Session, job_id: str, item: dict[str, Any], settings: Settings
-) -> BatchResponseTarget:
+) -> BatchResponseTarget | None:
+    """None when the item's entry was deleted after the batch was queued: the item fails, not the job."""
     job = session.get_one(Job, job_id)
+    entry = session.get(Entry, item["template_variables_id"])
+    if entry is None:
+        return None
     experiment = session.get(Experiment, item.get("experiment_id")) if item.get("experiment_id") else None
     spec = _batch_spec(session, job.project_id, item.get("llm_config_id"), experiment, settings)
     if item.get("messages"):
@@ -385,7 +389,6 @@ def batch_response_target(
     template = experiment.prompt_template if experiment else None
     if item.get("prompt_template_id"):
         template = session.get(PromptTemplate, item["prompt_template_id"]) or template
-    entry = session.get_one(Entry, item["template_variables_id"])
     messages = render_messages(template.messages, entry.input_values) if template else []
     return BatchResponseTarget(True, spec, messages)
 
@@ -398,11 +401,15 @@ def store_batch_response(
     result: ChatResult | None,
     error: str | None,
 ) -> None:
-    """Store one batch item as a response of its experiment, replacing that (entry, epoch)'s old one."""
+    """Store one batch item as a response of its experiment, replacing that (entry, epoch)'s old one; an
+    item whose entry was deleted meanwhile is counted failed."""
     job = session.get_one(Job, job_id)
+    entry = session.get(Entry, item["template_variables_id"])
+    if entry is None:
+        count_failed(session, job_id)
+        return
     experiment = session.get(Experiment, item["experiment_id"]) if item.get("experiment_id") else None
     template = experiment.prompt_template if experiment else None
-    entry = session.get_one(Entry, item["template_variables_id"])
     responses_service.replace_existing(session, experiment, entry.id, item.get("epoch", 1))
     metadata = item.get("metadata") or {}
     usage = (

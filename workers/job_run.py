@@ -360,6 +360,9 @@ class JobRun:
 
     async def _response_item(self, item: dict[str, Any]) -> None:
         target = await self.engine.db(execution.batch_response_target, self.job_id, item, self.settings)
+        if target is None:
+            await self.engine.db(execution.count_failed, self.job_id)
+            return
         result, error = None, None
         if target.needs_generation:
             try:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from llmcalls import ChatResult, Verdict
 from models.db import Database
-from models.orm import Job, PromptResponse, Rating
-from services import execution
+from models.orm import Entry, Job, PromptResponse, Rating
+from services import execution, jobs
 from services.execution import RatingOutcome
+from services.settings import Settings
+from services.states import JobKind
 from tests.conftest import ProjectHandle
 from tests.services.conftest import make_experiment, new_run
 from workers.engine import _apply_together
@@ -111,3 +113,27 @@ def test_engine_applies_grouped_writes_once_and_returns_results_in_order() -> No
 
     assert _apply_together(None, batch) == [10, -2, 30]
     assert calls == [("single", 2), ("many", [1, 3])]
+
+
+def test_a_batch_item_whose_entry_was_deleted_fails_alone(app: Flask, project: ProjectHandle) -> None:
+    database: Database = app.extensions["assay_db"]
+    plan, items = new_run(database, project, make_experiment(project, 2))
+    gone, kept = items
+    batch = [
+        {"template_variables_id": work.entry_id, "experiment_id": plan.experiment_id, "epoch": 1, "messages": []}
+        for work in (gone, kept)
+    ]
+    with database.session() as session:
+        job = jobs.create(session, Settings(), project_id=project.id, kind=JobKind.RESPONSES_BATCH, items=batch)
+        job_id = job.id
+        session.execute(delete(Entry).where(Entry.id == gone.entry_id))
+    with database.session() as session:
+        assert execution.batch_response_target(session, job_id, batch[0], Settings()) is None
+        target = execution.batch_response_target(session, job_id, batch[1], Settings())
+        assert target is not None and target.needs_generation
+        for item in batch:
+            execution.store_batch_response(session, job_id, item, target, _answer("hi"), None)
+    with database.session() as session:
+        assert session.get_one(Job, job_id).failed == 1
+        stored = session.scalars(select(PromptResponse.entry_id).where(PromptResponse.job_id == job_id)).all()
+        assert stored == [kept.entry_id]
