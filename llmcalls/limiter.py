@@ -147,7 +147,7 @@ class RedisLimiter:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self._owns_redis = isinstance(redis, str)
-        self._redis = _connect(redis) if isinstance(redis, str) else redis
+        self._redis = connect(redis) if isinstance(redis, str) else redis
         self.key = key
         self.limit = limit
         self.lease_ttl = lease_ttl
@@ -290,7 +290,8 @@ class RedisLimiter:
             await self._redis.aclose()
 
 
-def _connect(url: str) -> Redis:
+def connect(url: str) -> Redis:
+    """A Redis client for limiters; several limiters of one event loop can share it (and its pool)."""
     # No socket_timeout: with it, redis-py's inner read timeout absorbs the cancellation of an
     # enclosing asyncio.timeout() on Python 3.11 (most of the time in our tests), so callers'
     # deadlines stop working. Waits here are bounded by explicit deadlines instead.

@@ -18,7 +18,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from redis.asyncio import Redis
+
 from llmcalls import Limiter, LocalLimiter, ModelSpec, RedisLimiter, close_all
+from llmcalls.limiter import connect as limiter_redis
 from models.db import Database
 from services.settings import Settings, load_settings
 from workers.evaluator_pool import EvaluatorPool
@@ -43,6 +46,9 @@ class Engine:
         self._writes: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._limiters: dict[str, Limiter] = {}
+        # One Redis pool for every limiter of this process: one per limiter would keep up to 64 idle
+        # connections for each model and key a long-lived worker has ever called.
+        self._limiter_redis: Redis | None = None
         self._inflight: asyncio.Semaphore | None = None
         self._evaluators: EvaluatorPool | None = None
         self._thread = threading.Thread(target=self._serve, name="assay-engine", daemon=True)
@@ -151,9 +157,11 @@ class Engine:
         key = f"{spec.limiter_key}:{spec.max_connections}"
         if key not in self._limiters:
             redis_url = self.settings.redis_url
+            if redis_url and self._limiter_redis is None:
+                self._limiter_redis = limiter_redis(redis_url)
             self._limiters[key] = (
-                RedisLimiter(redis_url, spec.limiter_key, spec.max_connections)
-                if redis_url
+                RedisLimiter(self._limiter_redis, spec.limiter_key, spec.max_connections)
+                if self._limiter_redis is not None
                 else LocalLimiter(spec.max_connections)
             )
         return self._limiters[key]
@@ -163,6 +171,8 @@ class Engine:
             for run in self._runs.values():
                 run.cancel()
             await close_all()
+            if self._limiter_redis is not None:
+                await self._limiter_redis.aclose()
             if self._evaluators is not None:
                 await self._evaluators.close()
 

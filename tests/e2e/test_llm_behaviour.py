@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from elluminate import AsyncClient, Client
 from elluminate.exceptions import ConflictError
 
@@ -231,3 +232,26 @@ def test_scattered_judge_refusals_fail_those_ratings_not_the_batch(stack: Stack,
     assert status["status"] == "SUCCESS", status
     ratings = [g for r in rest.get(f"responses?experiment_id={experiment.id}").json()["items"] for g in r["ratings"]]
     assert len(ratings) == 60 - 20
+
+
+def test_a_worker_keeps_one_redis_pool_however_many_models_it_calls(stack: Stack, project: tuple[int, str]) -> None:
+    """Each model and key has its own cluster-wide limit, but they share the process's Redis pool:
+    before, every limiter kept its own idle connections for as long as the worker lived."""
+    redis_url = stack.env["REDIS_URL"]
+    db = int(redis_url.rsplit("/", 1)[1])
+    server = redis.Redis.from_url(redis_url)
+
+    def connections() -> int:
+        return sum(1 for c in server.client_list() if int(c["db"]) == db)
+
+    client = Client(base_url=stack.base_url, api_key=project[1])
+    _experiment(client, 8, ["Ok?"], _config(client, stack, "fake-model", max_connections=4), "Pool 0")
+    before = connections()
+    for i in range(1, 11):
+        config = client.create_llm_config(
+            name=f"pool {i}", llm_model_name="fake-model", api_key=f"sk-{i}", llm_base_url=stack.fake.base_url
+        )
+        _experiment(client, 8, ["Ok?"], config, f"Pool {i}")
+    grown = connections() - before
+    server.close()
+    assert grown < 5, f"{grown} more Redis connections after ten more models"
