@@ -18,6 +18,11 @@ def check_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         content = msg.get("content")
         if role in {"system", "developer", "user"} and not isinstance(content, str | list):
             raise ValueError(f"messages[{i}].content must be a string or a list of parts")
+        for j, part in enumerate(content if isinstance(content, list) else []):
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                raise ValueError(f"messages[{i}].content[{j}] must be an object with a string 'type'")
+            if part["type"] == "text" and not isinstance(part.get("text"), str):
+                raise ValueError(f"messages[{i}].content[{j}].text must be a string")
     return messages
 
 

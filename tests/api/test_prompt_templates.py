@@ -57,6 +57,13 @@ def test_bad_input_names_the_field(project: ProjectHandle) -> None:
     assert res.status_code == 400
     assert project.get("prompt_templates/999").status_code == 404
     assert project.get("prompt_templates", query_string={"version": "abc"}).status_code == 422
+    for parts, where in (
+        (["x", 1], "messages[0].content[0]"),
+        ([{"type": "text", "text": 5}], "messages[0].content[0].text"),
+    ):
+        res = project.post("prompt_templates", json={"name": "x", "messages": [{"role": "user", "content": parts}]})
+        assert res.status_code == 422 and where in res.get_json()["detail"]
+    assert project.get("prompt_templates").get_json()["count"] == 0
 
 
 def test_delete(project: ProjectHandle) -> None:
