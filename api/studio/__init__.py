@@ -18,6 +18,7 @@ from api.studio.views import bp, wants_page
 from services import jobs
 from services.errors import ServiceError
 from services.settings import Settings
+from services.states import TERMINAL_STATES
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -68,7 +69,11 @@ def _unrouted_error(exc: HTTPException) -> BaseResponse | tuple[str, int]:
 
 
 def _context() -> dict[str, Any]:
-    return {"csrf_token": studio_session.csrf_token, "active_states": jobs.ACTIVE_STATES}
+    return {
+        "csrf_token": studio_session.csrf_token,
+        "active_states": jobs.ACTIVE_STATES,
+        "terminal_states": [state.value for state in TERMINAL_STATES],
+    }
 
 
 bp.add_app_template_filter(percent, "percent")

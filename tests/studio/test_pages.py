@@ -11,6 +11,7 @@ from sqlalchemy import delete, event, select, update
 
 from api.extensions import database
 from models.orm import PromptResponse, Rating
+from services.states import TERMINAL_STATES
 from tests.conftest import ProjectHandle, make_project
 from tests.studio.conftest import Browser, seed
 
@@ -281,3 +282,9 @@ def test_totals_agree_with_the_rest_results(studio_app: Flask, browser: Browser,
     assert results["mean_duration_seconds"] == pytest.approx(0.05)  # the missing duration counts as 0
     assert stat(html, "Mean response time") == "0.05 s"
     assert stat(html, "Tokens in / out") == "24 / 16" and results["mean_input_tokens"] == 12
+
+
+def test_pages_tell_the_script_which_states_end_a_stream(browser: Browser) -> None:
+    html = browser.get("/studio/experiments").get_data(as_text=True)
+    listed = re.search(r'data-terminal-states="([^"]*)"', html)
+    assert listed is not None and set(listed.group(1).split()) == {s.value for s in TERMINAL_STATES}

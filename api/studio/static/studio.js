@@ -2,7 +2,8 @@
 // Plain JavaScript, no dependencies; every request goes to this server.
 "use strict";
 
-const TERMINAL = new Set(["SUCCESS", "FAILURE", "REVOKED", "REJECTED", "TIMEOUT"]);
+// The server's terminal job states (services.states.TERMINAL_STATES), so the two cannot drift apart.
+const TERMINAL = new Set((document.body.dataset.terminalStates || "").split(" ").filter(Boolean));
 const FRAGMENT = { "X-Studio-Fragment": "1" };
 
 function setStatusBadge(el, status) {
