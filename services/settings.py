@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     worker_max_inflight: int = 64
     worker_scout_seconds: float = 1.0
     failure_streak_limit: int = 5
+    # A chunk started this many times without finishing (its worker died each time) fails its job.
+    max_chunk_attempts: int = Field(default=5, ge=1)
     # Cache identical model calls for every experiment (each experiment can also opt in alone).
     llm_cache: bool = False
     # Evaluator criteria run in child processes of each worker process, each evaluation with a time limit

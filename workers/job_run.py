@@ -138,6 +138,9 @@ class JobRun:
                     chunk = await self.engine.db(jobs.claim_chunk, self.job_id, self.engine.owner, lease, running)
                     if chunk is None:
                         break
+                    if chunk.attempts > self.settings.max_chunk_attempts:
+                        await self._fail_poisoned(chunk)
+                        break
                     self.held.add(chunk.id)
                     tasks[asyncio.create_task(self._run_chunk(chunk))] = chunk.id
                 if tasks:
@@ -154,6 +157,16 @@ class JobRun:
             self._cancel_chunks(set(tasks.values()))
             await asyncio.gather(*tasks, return_exceptions=True)
             tasks.clear()
+
+    async def _fail_poisoned(self, chunk: JobChunk) -> None:
+        """A chunk whose every worker stopped while running it (a crash on one of its items, say) would
+        otherwise take down worker after worker until the job's time limit."""
+        message = (
+            f"FAILURE: chunk {chunk.position} was started {chunk.attempts - 1} times and its worker stopped "
+            f"each time (limit ASSAY_MAX_CHUNK_ATTEMPTS={self.settings.max_chunk_attempts}); see the worker logs"
+        )
+        await self.engine.db(_fail, self.job_id, message)
+        self._stop()
 
     def _cancel_chunks(self, chunk_ids: set[int]) -> None:
         for task, chunk_id in self._chunk_tasks.items():

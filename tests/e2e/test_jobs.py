@@ -227,3 +227,36 @@ def test_a_job_that_cannot_start_fails_instead_of_staying_queued(stack: Stack, c
     assert status["status"] == "FAILURE"
     assert "internal error while starting the job" in status["error_msg"]
     assert rest.get(f"experiments/{experiment.id}").json()["has_internal_error"] is True
+
+
+def test_a_chunk_whose_workers_keep_dying_fails_the_job(stack: Stack, client: Client, rest: Rest) -> None:
+    stack.fake.configure({"latency_ms": 200})
+    template = client.create_prompt_template(name="Poison", messages="Say {{topic}}.")
+    collection = _collection(client, "Poison cases", 300)
+    criterion_set = client.create_criterion_set(name="Poison criteria", criteria=["Ok?"])
+    experiment = client.create_experiment(
+        name="Poison run", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    task_id = rest.post(f"experiments/{experiment.id}/run", json={"rating_mode": "fast", "n_epochs": 1}).json()[
+        "generation_task_id"
+    ]
+    # Give a chunk no worker has reached yet the history of one whose worker died five times running it.
+    engine = create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        poisoned = conn.execute(
+            text(
+                "UPDATE job_chunks SET attempts = 5, lease_owner = 'dead-host:1:x', "
+                "lease_expires_at = now() - interval '1 minute' WHERE id = (SELECT id FROM job_chunks "
+                "WHERE job_id = :j AND lease_owner IS NULL AND NOT done ORDER BY position DESC LIMIT 1) "
+                "RETURNING position"
+            ),
+            {"j": task_id},
+        ).scalar_one()
+    engine.dispose()
+    status_url = f"experiments/{experiment.id}/generation/{task_id}"
+    deadline = time.time() + 60
+    while (status := rest.get(status_url).json())["status"] in ("PENDING", "STARTED"):
+        assert time.time() < deadline, status
+        time.sleep(0.2)
+    assert status["status"] == "FAILURE"
+    assert f"chunk {poisoned} was started 5 times" in status["error_msg"]
