@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
 from elluminate import AsyncClient, Client
 from elluminate.schemas import RatingMode
 from elluminate.streaming import TaskStatus
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from fakellm import verdict
 from tests.e2e.conftest import Rest, Stack
@@ -45,6 +46,35 @@ def _collection(client: Client, name: str, n: int) -> object:
     collection = client.create_collection(name=name)
     collection.add_many(variables=[{"topic": f"topic {i} {'fail' if i % 3 == 0 else 'pass'}"} for i in range(n)])
     return collection
+
+
+def _experiment(client: Client, name: str, n: int, criteria: list[str] | None = None) -> Any:
+    """A new experiment of `n` test cases, not yet run."""
+    template = client.create_prompt_template(name=name, messages=f"{name} {{{{topic}}}}.")
+    collection = _collection(client, f"{name} cases", n)
+    criterion_set = client.create_criterion_set(name=f"{name} criteria", criteria=criteria or ["Ok?"])
+    return client.create_experiment(
+        name=f"{name} run", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+
+
+def _run(rest: Rest, experiment: Any) -> str:
+    """Start the experiment over REST; its task id."""
+    body = {"rating_mode": "fast", "n_epochs": 1}
+    return rest.post(f"experiments/{experiment.id}/run", json=body).json()["generation_task_id"]
+
+
+def _database(stack: Stack) -> Engine:
+    return create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+
+
+def _final_status(rest: Rest, experiment_id: int, task_id: str, timeout: float) -> dict[str, Any]:
+    status_url = f"experiments/{experiment_id}/generation/{task_id}"
+    deadline = time.time() + timeout
+    while (status := rest.get(status_url).json())["status"] in ("PENDING", "STARTED"):
+        assert time.time() < deadline, status
+        time.sleep(0.2)
+    return status
 
 
 def test_run_experiment_exact_aggregates(client: Client) -> None:
@@ -123,12 +153,7 @@ def test_provider_rejecting_every_call_fails_the_job_quickly(stack: Stack, clien
 
 def test_cancel_stops_model_calls_and_sdk_run_returns(stack: Stack, client: Client, rest: Rest) -> None:
     stack.fake.configure({"latency_ms": 300})
-    template = client.create_prompt_template(name="Cancel", messages="Slow {{topic}}.")
-    collection = _collection(client, "Cancel cases", 200)
-    criterion_set = client.create_criterion_set(name="Cancel criteria", criteria=["Ok?"])
-    experiment = client.create_experiment(
-        name="Cancel run", prompt_template=template, collection=collection, criterion_set=criterion_set
-    )
+    experiment = _experiment(client, "Cancel", 200)
     finished: dict[str, float] = {}
     runner = threading.Thread(target=lambda: (experiment.run(), finished.setdefault("at", time.time())))
     runner.start()
@@ -147,17 +172,10 @@ def test_cancel_stops_model_calls_and_sdk_run_returns(stack: Stack, client: Clie
 def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Client, rest: Rest) -> None:
     stack.fake.configure({"latency_ms": 60})
     stack.fake.reset()
-    template = client.create_prompt_template(name="Crash", messages="Crash {{topic}}.")
-    collection = _collection(client, "Crash cases", 200)
-    criterion_set = client.create_criterion_set(name="Crash criteria", criteria=["A?", "B?"])
-    experiment = client.create_experiment(
-        name="Crash run", prompt_template=template, collection=collection, criterion_set=criterion_set
-    )
-    task_id = rest.post(f"experiments/{experiment.id}/run", json={"rating_mode": "fast", "n_epochs": 1}).json()[
-        "generation_task_id"
-    ]
+    experiment = _experiment(client, "Crash", 200, ["A?", "B?"])
+    task_id = _run(rest, experiment)
     status_url = f"experiments/{experiment.id}/generation/{task_id}"
-    engine = create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    engine = _database(stack)
     holders = text("SELECT DISTINCT split_part(lease_owner, ':', 2) FROM job_chunks WHERE job_id = :j")
     held_by: set[str] = set()
     deadline = time.time() + 60
@@ -172,11 +190,7 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Cli
     done_at_kill = rest.get(status_url).json()["completed_responses"]
     assert 40 <= done_at_kill <= 160
     stack.start_worker("w3")
-    deadline = time.time() + 120
-    while (status := rest.get(status_url).json())["status"] not in ("SUCCESS", "FAILURE"):
-        assert time.time() < deadline, status
-        time.sleep(0.2)
-    assert status["status"] == "SUCCESS"
+    assert _final_status(rest, experiment.id, task_id, 120)["status"] == "SUCCESS"
     with engine.connect() as conn:
         per_item = conn.execute(
             text("SELECT entry_id, epoch, count(*) FROM responses WHERE experiment_id = :e GROUP BY entry_id, epoch"),
@@ -203,15 +217,11 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Cli
 
 def test_a_job_that_cannot_start_fails_instead_of_staying_queued(stack: Stack, client: Client, rest: Rest) -> None:
     stack.fake.configure({})
-    template = client.create_prompt_template(name="Broken", messages="Say {{topic}}.")
-    collection = _collection(client, "Broken cases", 3)
-    criterion_set = client.create_criterion_set(name="Broken criteria", criteria=["Ok?"])
-    experiment = client.run_experiment(
-        name="Broken run", prompt_template=template, collection=collection, criterion_set=criterion_set
-    )
+    experiment = _experiment(client, "Broken", 3)
+    experiment.run()
     # Queue the finished job again as a row no worker can read (params no longer an object): the scouts
     # find it, and starting it raises the same error every time.
-    engine = create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    engine = _database(stack)
     with engine.begin() as conn:
         job_id = conn.execute(text("SELECT id FROM jobs WHERE experiment_id = :e"), {"e": experiment.id}).scalar_one()
         job = {"j": job_id}
@@ -219,11 +229,7 @@ def test_a_job_that_cannot_start_fails_instead_of_staying_queued(stack: Stack, c
         conn.execute(text("UPDATE job_chunks SET done = false, lease_owner = NULL WHERE job_id = :j"), job)
         conn.execute(text("UPDATE experiments SET generation_task_id = :j WHERE id = :e"), {**job, "e": experiment.id})
     engine.dispose()
-    status_url = f"experiments/{experiment.id}/generation/{job_id}"
-    deadline = time.time() + 30
-    while (status := rest.get(status_url).json())["status"] == "PENDING":
-        assert time.time() < deadline, "the job stayed PENDING: workers kept retrying it"
-        time.sleep(0.2)
+    status = _final_status(rest, experiment.id, job_id, 30)  # before: PENDING for ever, retried every second
     assert status["status"] == "FAILURE"
     assert "internal error while starting the job" in status["error_msg"]
     assert rest.get(f"experiments/{experiment.id}").json()["has_internal_error"] is True
@@ -231,17 +237,10 @@ def test_a_job_that_cannot_start_fails_instead_of_staying_queued(stack: Stack, c
 
 def test_a_chunk_whose_workers_keep_dying_fails_the_job(stack: Stack, client: Client, rest: Rest) -> None:
     stack.fake.configure({"latency_ms": 200})
-    template = client.create_prompt_template(name="Poison", messages="Say {{topic}}.")
-    collection = _collection(client, "Poison cases", 300)
-    criterion_set = client.create_criterion_set(name="Poison criteria", criteria=["Ok?"])
-    experiment = client.create_experiment(
-        name="Poison run", prompt_template=template, collection=collection, criterion_set=criterion_set
-    )
-    task_id = rest.post(f"experiments/{experiment.id}/run", json={"rating_mode": "fast", "n_epochs": 1}).json()[
-        "generation_task_id"
-    ]
+    experiment = _experiment(client, "Poison", 300)
+    task_id = _run(rest, experiment)
     # Give a chunk no worker has reached yet the history of one whose worker died five times running it.
-    engine = create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    engine = _database(stack)
     with engine.begin() as conn:
         poisoned = conn.execute(
             text(
@@ -253,10 +252,6 @@ def test_a_chunk_whose_workers_keep_dying_fails_the_job(stack: Stack, client: Cl
             {"j": task_id},
         ).scalar_one()
     engine.dispose()
-    status_url = f"experiments/{experiment.id}/generation/{task_id}"
-    deadline = time.time() + 60
-    while (status := rest.get(status_url).json())["status"] in ("PENDING", "STARTED"):
-        assert time.time() < deadline, status
-        time.sleep(0.2)
+    status = _final_status(rest, experiment.id, task_id, 60)
     assert status["status"] == "FAILURE"
     assert f"chunk {poisoned} was started 5 times" in status["error_msg"]
