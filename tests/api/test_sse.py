@@ -1,0 +1,77 @@
+"""Experiment streams of one API process share their reads of a job: many watchers cost one query set
+per interval, and each still gets every log line exactly once."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from flask import Flask
+from sqlalchemy import event
+
+from api.sse import JobWatch
+from models.db import Database
+from models.orm import Job
+from services import jobs
+from services.states import TaskState
+from tests.conftest import ProjectHandle
+from tests.services.conftest import make_experiment, new_run
+
+
+def _statements(database: Database, action: object) -> int:
+    seen: list[str] = []
+
+    def listener(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(database.engine, "before_cursor_execute", listener)
+    try:
+        action()  # type: ignore[operator]
+    finally:
+        event.remove(database.engine, "before_cursor_execute", listener)
+    return len(seen)
+
+
+def test_twenty_watchers_of_a_job_share_one_read(app: Flask, project: ProjectHandle) -> None:
+    database: Database = app.extensions["assay_db"]
+    plan, _ = new_run(database, project, make_experiment(project, 3))
+    one = _statements(database, lambda: JobWatch(plan.job_id).read(database, 1.0))
+    watch = JobWatch(plan.job_id)
+    gate = threading.Barrier(20)
+
+    def watcher() -> None:
+        gate.wait()
+        watch.read(database, 1.0)
+
+    def twenty() -> None:
+        threads = [threading.Thread(target=watcher) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert _statements(database, twenty) == one
+
+
+def test_each_stream_gets_every_log_line_once(app: Flask, project: ProjectHandle) -> None:
+    database: Database = app.extensions["assay_db"]
+    plan, _ = new_run(database, project, make_experiment(project, 3))
+    with database.session() as session:
+        jobs.log(session, plan.job_id, "first")
+    url = f"experiments/{plan.experiment_id}/generation/{plan.job_id}/stream?polling_interval=0.05"
+    early = project.client.get(project.url(url), headers=project.headers, buffered=False)
+    chunks = early.response  # the stream, read an event at a time
+    assert next(chunks).startswith(b": stream open")
+    first = json.loads(next(chunks).decode().removeprefix("data: "))
+    assert first["logs_delta"] == "first\n"
+    with database.session() as session:
+        jobs.log(session, plan.job_id, "second")
+        jobs.finish(session, session.get_one(Job, plan.job_id), TaskState.REVOKED)
+    rest = [json.loads(c.decode().removeprefix("data: ")) for c in chunks if c.startswith(b"data:")]
+    early.close()
+    assert "".join(e["logs_delta"] or "" for e in rest) == "second\nREVOKED\n"
+    late = project.client.get(project.url(url), headers=project.headers)
+    blocks = late.get_data(as_text=True).split("\n\n")
+    events = [json.loads(block.removeprefix("data: ")) for block in blocks if block.startswith("data: ")]
+    assert [e["status"] for e in events] == ["REVOKED"]
+    assert events[0]["logs_delta"] == "first\nsecond\nREVOKED\n"
