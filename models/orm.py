@@ -288,10 +288,14 @@ class PromptResponse(Base):
     """A model's answer to one prompt, for one (entry, epoch) of an experiment."""
 
     __tablename__ = "responses"
-    __table_args__ = (UniqueConstraint("experiment_id", "entry_id", "epoch"),)
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "entry_id", "epoch"),
+        # The listing's order after experiment_id, id included: a page's ids come from the index alone.
+        Index("ix_responses_experiment_page", "experiment_id", "entry_id", "epoch", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
     prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"), index=True)
     llm_config_id: Mapped[int | None] = mapped_column(ForeignKey("llm_configs.id", ondelete="SET NULL"))

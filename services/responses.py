@@ -35,10 +35,17 @@ def get(session: Session, project_id: int, response_id: int) -> PromptResponse:
 
 
 def list_(session: Session, project_id: int, query: ResponsesQuery, page_size: int) -> Paged[PromptResponse]:
-    """Responses in id order, each with its ratings; every filter is optional and they combine."""
-    stmt: Select[Any] = select(PromptResponse).where(PromptResponse.project_id == project_id)
+    """Responses in entry order, each with its ratings; every filter is optional and they combine."""
+    stmt: Select[Any] = select(PromptResponse)
     if query.experiment_id is not None:
+        # The experiment's responses are its project's: filtering by the experiment alone lets a page be
+        # read from the (experiment_id, entry_id, epoch, id) index. Another project's experiment has none.
+        owner = session.scalar(select(Experiment.project_id).where(Experiment.id == query.experiment_id))
+        if owner != project_id:
+            return Paged(items=[], count=0)
         stmt = stmt.where(PromptResponse.experiment_id == query.experiment_id)
+    else:
+        stmt = stmt.where(PromptResponse.project_id == project_id)
     if query.response_ids:
         stmt = stmt.where(PromptResponse.id.in_(query.response_ids))
     if query.template_variables_id is not None:

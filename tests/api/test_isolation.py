@@ -123,7 +123,7 @@ def test_a_foreign_llm_config_cannot_be_attached_to_a_response(
 
 
 def test_lists_and_name_lookups_show_only_own_rows(project: ProjectHandle, other_project: ProjectHandle) -> None:
-    _build(project)
+    ids = _build(project)
     for path, params in (
         ("prompt_templates", {"name": "T"}),
         ("collections", {"name": "C"}),
@@ -131,6 +131,7 @@ def test_lists_and_name_lookups_show_only_own_rows(project: ProjectHandle, other
         ("llm_configs", {"name": "L"}),
         ("experiments", {"experiment_name": "E"}),
         ("responses", {}),
+        ("responses", {"experiment_id": ids["experiment"]}),
     ):
         page = other_project.get(path, query_string=params).get_json()
         assert page == {"items": [], "count": 0}, path
