@@ -34,6 +34,9 @@ def _verdict(name: str, figures: dict[str, Any]) -> str:
     extra = ""
     if name == "P1":
         extra = f"; vs DIY {figures['vs_diy']:.2f} (target <= 1.0: {'met' if figures['vs_diy'] <= 1.0 else 'MISSED'})"
+    if name == "P6":
+        page = figures["page_ms"]
+        extra = f"; page {page:.0f} ms (target <= 100: {'met' if page <= 100 else 'MISSED'})"
     if name == "P5":
         extra = f"; streams on time {figures['streams_on_time']}/{figures['streams']} (target 500)"
     return f"{key} {value:.2f} (target {op} {target}: {'met' if met else 'MISSED'}){extra}"

@@ -220,14 +220,18 @@ def p6(n: int = 100_000) -> dict[str, Any]:
         while api.get(f"experiments/{experiment_id}/generation/{task_id}")["status"] in ("PENDING", "STARTED"):
             samples.append(rss_mb(stack.worker_processes()))
             time.sleep(1)
-        began = time.perf_counter()
-        api.get("responses", params={"experiment_id": experiment_id, "page": n // 100})
-        page_ms = (time.perf_counter() - began) * 1000
+        # Five reads of the same page: the first of each API process also compiles its statements.
+        reads = []
+        for _ in range(5):
+            began = time.perf_counter()
+            api.get("responses", params={"experiment_id": experiment_id, "page": n // 100})
+            reads.append((time.perf_counter() - began) * 1000)
     finally:
         stack.stop()
     return {
         "worker_peak_rss_mb": max(samples),
         "rss_first_mb": samples[0],
         "rss_last_mb": samples[-1],
-        "page_ms": page_ms,
+        "page_first_ms": reads[0],
+        "page_ms": statistics.median(reads),
     }
