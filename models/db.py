@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Insert, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,6 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+T = TypeVar("T")
 
 
 def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -77,6 +80,12 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def in_batches(ids: Sequence[T], size: int = 1000) -> Iterator[Sequence[T]]:
+    """`ids` in slices short enough for one IN list each (PostgreSQL takes at most 65,535 parameters)."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def insert_ignoring_conflicts(session: Session, model: Any, *unique: str) -> Insert:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from models.db import in_batches
 from models.orm import Entry, Experiment, Job, JobChunk, JobLog, PromptResponse
 from services.errors import Conflict, Invalid, not_found
 from services.settings import Settings
@@ -192,8 +193,7 @@ def _all_entries_deleted(session: Session, job: Job, batch: int = 1000) -> bool:
     batch settles it unless entries were deleted (one IN list of 100,000 ids is past PostgreSQL's limit)."""
     items = session.scalars(select(JobChunk.items).where(JobChunk.job_id == job.id).order_by(JobChunk.position)).all()
     entry_ids = [entry_id for chunk in items for entry_id, _ in chunk]
-    for start in range(0, len(entry_ids), batch):
-        ids = entry_ids[start : start + batch]
+    for ids in in_batches(entry_ids, batch):
         if session.scalar(select(Entry.id).where(Entry.id.in_(ids)).limit(1)) is not None:
             return False
     return bool(entry_ids)

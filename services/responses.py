@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
-from models.db import insert_ignoring_conflicts
+from models.db import in_batches, insert_ignoring_conflicts
 from models.orm import Collection, Entry, Experiment, LLMConfig, Prompt, PromptResponse, PromptTemplate, Rating
 from models.schemas.responses import CreatePromptResponse, ResponsesQuery
 from services import templates
@@ -116,11 +116,15 @@ def check_response_messages(messages: list[dict[str, Any]], where: str = "body.m
 
 
 def check_items(
-    session: Session, project_id: int, items: Sequence[CreatePromptResponse], where: Callable[[int], str]
+    session: Session,
+    project_id: int,
+    items: Sequence[CreatePromptResponse],
+    where: Callable[[int], str],
+    needs_messages: bool = False,
 ) -> None:
     """Every entry, experiment and LLM config the items refer to is the project's, and every item's
-    messages are valid when given. One query per kind and 1,000 ids, not three per item, so checking
-    100,000 items takes seconds; `where(i)` names item i in the errors."""
+    messages are valid when given (or always, with `needs_messages`). One query per kind and 1,000 ids,
+    not three per item, so checking 100,000 items takes seconds; `where(i)` names item i in the errors."""
     entries = _existing(
         session,
         select(Entry.id).join(Collection).where(Collection.project_id == project_id),
@@ -140,7 +144,7 @@ def check_items(
         {item.llm_config_id for item in items if item.llm_config_id is not None},
     )
     for i, item in enumerate(items):
-        if item.messages:
+        if item.messages or needs_messages:
             check_response_messages(item.messages, f"{where(i)}.messages")
         if item.template_variables_id not in entries:
             raise NotFound(f"{where(i)}.template_variables_id: entry {item.template_variables_id} not found")
@@ -150,19 +154,17 @@ def check_items(
             raise NotFound(f"{where(i)}.llm_config_id: LLM config {item.llm_config_id} not found")
 
 
-def _existing(session: Session, scope: Select[Any], column: Any, ids: set[int], batch: int = 1000) -> set[int]:
+def _existing(session: Session, scope: Select[Any], column: Any, ids: set[int]) -> set[int]:
     """The ids among `ids` that `scope` (a select of `column`) holds, asked 1,000 at a time."""
-    wanted = sorted(ids)
     found: set[int] = set()
-    for start in range(0, len(wanted), batch):
-        found.update(session.scalars(scope.where(column.in_(wanted[start : start + batch]))))
+    for batch in in_batches(sorted(ids)):
+        found.update(session.scalars(scope.where(column.in_(batch))))
     return found
 
 
 def add(session: Session, project_id: int, body: CreatePromptResponse) -> PromptResponse:
     """Store a response the caller produced (no model call); it replaces that (entry, epoch)'s old one."""
-    check_response_messages(body.messages)
-    check_items(session, project_id, [body], lambda _: "body")
+    check_items(session, project_id, [body], lambda _: "body", needs_messages=True)
     entry = session.get_one(Entry, body.template_variables_id)
     experiment = session.get(Experiment, body.experiment_id) if body.experiment_id is not None else None
     template = experiment.prompt_template if experiment else None
