@@ -55,9 +55,9 @@ class JobRun:
         self.job_id = job_id
         self.settings = engine.settings
         self.stopped = asyncio.Event()
-        self.held: set[int] = set()
         # Chunks whose lease another worker took over (this one was too slow to renew): stop them.
         self.lost: set[int] = set()
+        # The task running each chunk this run holds, until `_work` sees it finish.
         self._chunk_tasks: dict[asyncio.Task[None], int] = {}
         self.plan: ExperimentPlan | None = None
         self.job: Job | None = None
@@ -67,6 +67,11 @@ class JobRun:
         self._proven = asyncio.Event()
         self._probe = asyncio.Lock()
         self._transient_failures = 0
+
+    @property
+    def held(self) -> set[int]:
+        """The chunks this run holds (and renews the leases of)."""
+        return set(self._chunk_tasks.values())
 
     async def run(self) -> None:
         try:
@@ -134,19 +139,18 @@ class JobRun:
         try:
             while not self.stopped.is_set():
                 while len(tasks) < capacity and not self.stopped.is_set():
-                    lease, running = self.settings.job_lease_seconds, set(tasks.values())
-                    chunk = await self.engine.db(jobs.claim_chunk, self.job_id, self.engine.owner, lease, running)
+                    lease = self.settings.job_lease_seconds
+                    chunk = await self.engine.db(jobs.claim_chunk, self.job_id, self.engine.owner, lease, self.held)
                     if chunk is None:
                         break
                     if chunk.attempts > self.settings.max_chunk_attempts:
                         await self._fail_poisoned(chunk)
                         break
-                    self.held.add(chunk.id)
                     tasks[asyncio.create_task(self._run_chunk(chunk))] = chunk.id
                 if tasks:
                     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
-                        self.held.discard(tasks.pop(task))
+                        tasks.pop(task)
                         if not task.cancelled():
                             task.result()
                     continue
@@ -154,7 +158,7 @@ class JobRun:
                     return
         finally:
             # Ended, failed or crashed: no chunk of this run may go on calling models.
-            self._cancel_chunks(set(tasks.values()))
+            self._cancel_chunks(self.held)
             await asyncio.gather(*tasks, return_exceptions=True)
             tasks.clear()
 
@@ -176,7 +180,7 @@ class JobRun:
     def _stop(self) -> None:
         """The job ended (elsewhere or by this run): calls in flight are abandoned, none start."""
         self.stopped.set()
-        self._cancel_chunks(set(self._chunk_tasks.values()))
+        self._cancel_chunks(self.held)
 
     async def _finished_or_wait(self) -> bool:
         pending, earliest = await self.engine.db(jobs.pending_chunks, self.job_id)
@@ -227,7 +231,7 @@ class JobRun:
             except Exception:  # the database is away: keep watching, the leases outlast a few misses
                 log.warning("job %s: could not check its state or renew its leases", self.job_id, exc_info=True)
                 if time.monotonic() - last_renew > lease:  # they expired: others may be running them now
-                    self._lose(set(self.held))
+                    self._lose(self.held)
 
     def _lose(self, chunk_ids: set[int]) -> None:
         """Chunks whose leases this run no longer holds: their items stop at once."""
