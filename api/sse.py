@@ -65,10 +65,8 @@ def experiment_stream(job_id: str, interval: float) -> Response:
 
             def read() -> dict[str, Any]:
                 nonlocal seen
-                status, deltas = watch.read(database, interval)
-                payload = {**status, "logs_delta": "".join(deltas[seen:]) or None}
-                seen = len(deltas)
-                return payload
+                status, new_lines, seen = watch.read(database, interval, seen)
+                return {**status, "logs_delta": new_lines or None}
 
             yield from _events(read, interval)
 
@@ -89,7 +87,8 @@ class JobWatch:
         self._deltas: list[str] = []
         self._cursor = 0
 
-    def read(self, database: Database, interval: float) -> tuple[dict[str, Any], list[str]]:
+    def read(self, database: Database, interval: float, seen: int) -> tuple[dict[str, Any], str, int]:
+        """The status, the log after the first `seen` deltas, and how many deltas there are now."""
         with self._lock:  # the streams that ask meanwhile wait for this read instead of making their own
             if time.monotonic() - self._read_at >= min(interval, MAX_STALE_SECONDS):
                 with database.session() as session:
@@ -99,7 +98,7 @@ class JobWatch:
                 if delta := status.pop("logs_delta"):
                     self._deltas.append(delta)
                 self._status, self._read_at = status, time.monotonic()
-            return self._status, self._deltas[:]  # a copy: another stream's read may append meanwhile
+            return self._status, "".join(self._deltas[seen:]), len(self._deltas)
 
 
 _watches: dict[str, JobWatch] = {}
