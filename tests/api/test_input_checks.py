@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
 
-from tests.conftest import ProjectHandle
+from tests.conftest import ProjectHandle, recorded_statements
 
 NUL = "a\u0000b"
 
@@ -124,16 +123,8 @@ def test_a_large_batch_is_checked_in_a_constant_number_of_queries(app: Flask, pr
     counts = []
     for n in (3, 300):
         items = [{"template_variables_id": e, "experiment_id": experiment_id} for e in entries[:n]]
-        statements: list[str] = []
-
-        def listener(*args: object, statements: list[str] = statements) -> None:
-            statements.append(str(args[2]))
-
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
+        with recorded_statements(engine) as statements:
             res = project.post("responses/batches", json={"prompt_response_ins": items})
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
         assert res.status_code in (201, 202), res.get_data(as_text=True)
         counts.append(len([s for s in statements if s.lstrip().upper().startswith("SELECT")]))
     assert counts[0] == counts[1], counts

@@ -5,43 +5,35 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 
 from flask import Flask
-from sqlalchemy import event
 
 from api.sse import JobWatch
 from models.db import Database
 from models.orm import Job
 from services import jobs
 from services.states import TaskState
-from tests.conftest import ProjectHandle
+from tests.conftest import ProjectHandle, recorded_statements
 from tests.services.conftest import make_experiment, new_run
 
 
-def _statements(database: Database, action: object) -> int:
-    seen: list[str] = []
-
-    def listener(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(database.engine, "before_cursor_execute", listener)
-    try:
-        action()  # type: ignore[operator]
-    finally:
-        event.remove(database.engine, "before_cursor_execute", listener)
-    return len(seen)
+def _statements(database: Database, action: Callable[[], object]) -> int:
+    with recorded_statements(database.engine) as statements:
+        action()
+    return len(statements)
 
 
 def test_twenty_watchers_of_a_job_share_one_read(app: Flask, project: ProjectHandle) -> None:
     database: Database = app.extensions["assay_db"]
     plan, _ = new_run(database, project, make_experiment(project, 3))
-    one = _statements(database, lambda: JobWatch(plan.job_id).read(database, 1.0))
+    one = _statements(database, lambda: JobWatch(plan.job_id).read(database, 1.0, 0))
     watch = JobWatch(plan.job_id)
     gate = threading.Barrier(20)
 
     def watcher() -> None:
         gate.wait()
-        watch.read(database, 1.0)
+        watch.read(database, 1.0, 0)
 
     def twenty() -> None:
         threads = [threading.Thread(target=watcher) for _ in range(20)]

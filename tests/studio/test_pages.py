@@ -7,12 +7,12 @@ import re
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, select, update
 
 from api.extensions import database
 from models.orm import PromptResponse, Rating
 from services.states import TERMINAL_STATES
-from tests.conftest import ProjectHandle, make_project
+from tests.conftest import ProjectHandle, make_project, recorded_statements
 from tests.studio.conftest import Browser, seed
 
 
@@ -171,16 +171,8 @@ def test_experiment_page_query_count_does_not_grow_with_rows(
     engine = studio_app.extensions["assay_db"].engine
     counts = []
     for seeded in (small, large):
-        statements: list[str] = []
-
-        def listener(*args: object, statements: list[str] = statements) -> None:
-            statements.append(str(args[2]))
-
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
+        with recorded_statements(engine) as statements:
             assert browser.get(f"/studio/experiments/{seeded.experiment_id}").status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
         counts.append(len(statements))
     assert counts[0] == counts[1] and counts[1] < 20
 
