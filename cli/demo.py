@@ -47,7 +47,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _local_key() -> str:
+def local_key() -> str:
     """A key for a demo project, made through the local database (the one the stack uses)."""
     settings = load_settings()
     database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
@@ -146,7 +146,7 @@ def run_demo(base_url: str | None, entries: int) -> int:
 
             click.echo("No Assay is running: starting one for the demo (it stops afterwards).")
             base_url, _children = stack.enter_context(start_stack("127.0.0.1", free_port(), workers=1))
-        key = os.environ.get("ELLUMINATE_API_KEY") or _local_key()
+        key = os.environ.get("ELLUMINATE_API_KEY") or local_key()
         experiment = asyncio.run(_evaluate(base_url, key, entries))
         if experiment is None:
             return 1

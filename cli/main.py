@@ -183,3 +183,4 @@ def _mount_optional(group: click.Group, module: str, attr: str, name: str) -> No
 
 
 _mount_optional(cli, "fakellm.cli", "fake_llm", "fake-llm")
+_mount_optional(cli, "cli.evals.command", "eval_command", "eval")
