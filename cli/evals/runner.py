@@ -30,8 +30,8 @@ RESULTS_EVERY = 3.0
 class Run:
     """One experiment being watched."""
 
-    prompt: Prompt
-    model: Model
+    prompt_id: str
+    model_id: str
     experiment_id: int
     task_id: str | None
     name: str
@@ -50,6 +50,10 @@ class Run:
     @property
     def done(self) -> bool:
         return self.state in TERMINAL
+
+    @property
+    def label(self) -> str:
+        return f"{self.prompt_id} x {self.model_id}"
 
 
 def start(api: Assay, spec: EvalSpec, ids: Resources, stamp: str) -> list[Run]:
@@ -73,7 +77,7 @@ def _start_one(api: Assay, spec: EvalSpec, ids: Resources, prompt: Prompt, model
     if spec.time_limit_seconds:
         body["time_limit_seconds"] = spec.time_limit_seconds
     created = api.post("experiments", body)
-    return Run(prompt, model, created["id"], created.get("generation_task_id"), name)
+    return Run(prompt.id, model.id, created["id"], created.get("generation_task_id"), name)
 
 
 def poll(api: Assay, run: Run) -> list[str]:
@@ -116,11 +120,11 @@ class Display:
         )
 
     def add(self, run: Run) -> None:
-        run.task = self.progress.add_task(f"{run.prompt.id} x {run.model.id}", total=None, detail="queued")
+        run.task = self.progress.add_task(run.label, total=None, detail="queued")
 
     def update(self, run: Run, lines: list[str]) -> None:
         for line in lines:
-            self.console.print(f"[dim]{run.prompt.id} x {run.model.id}:[/dim] {line}", markup=True, highlight=False)
+            self.console.print(f"[dim]{run.label}:[/dim] {line}", markup=True, highlight=False)
         detail = f"generated {run.generated}  rated {run.rated}  failed {run.failed}"
         if run.retries or run.waits:
             detail += f"  retries {run.retries}  waits {run.waits}"
@@ -136,9 +140,19 @@ class Display:
 
 
 def watch(api: Assay, runs: list[Run], display: Display) -> None:
-    """Follow every run until each ends."""
+    """Follow every run until each ends (Ctrl-C cancels the ones still running)."""
     for run in runs:
         display.add(run)
+    try:
+        with display.live():
+            _follow(api, runs, display)
+    except KeyboardInterrupt:
+        cancel(api, runs)
+        display.console.print("Interrupted: the running experiments were cancelled.")
+        raise
+
+
+def _follow(api: Assay, runs: list[Run], display: Display) -> None:
     while not all(run.done for run in runs):
         for run in (r for r in runs if not r.done):
             lines = poll(api, run)
@@ -155,7 +169,7 @@ def collect(api: Assay, spec: EvalSpec, ids: Resources, runs: list[Run]) -> Repo
 
 def _cell(api: Assay, spec: EvalSpec, ids: Resources, run: Run) -> Cell:
     experiment = api.get(f"experiments/{run.experiment_id}")
-    cell = cell_from_experiment(spec, run.prompt.id, run.model.id, experiment, ids.criterion_ids, run.state)
+    cell = cell_from_experiment(spec, run.prompt_id, run.model_id, experiment, ids.criterion_ids, run.state)
     cell.error = run.error
     return cell
 
@@ -174,12 +188,5 @@ def evaluate(api: Assay, spec: EvalSpec, console: Console) -> Report:
         f"Running {len(runs)} experiment(s) of '{spec.name}' on {api.base_url} "
         f"({len(spec.prompts)} prompt(s) x {len(spec.models)} model(s), {len(spec.criteria)} criteria)"
     )
-    display = Display(console)
-    try:
-        with display.live():
-            watch(api, runs, display)
-    except KeyboardInterrupt:
-        cancel(api, runs)
-        console.print("Interrupted: the running experiments were cancelled.")
-        raise
+    watch(api, runs, Display(console))
     return collect(api, spec, ids, runs)

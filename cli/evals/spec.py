@@ -317,25 +317,10 @@ class _Builder:
         return Tests(name, None)
 
     def _rows_file(self, name: str) -> list[dict[str, Any]]:
-        text = self._read(["tests", "file"], name)
-        rows = _csv_rows(text) if name.endswith(".csv") else self._jsonl_rows(name, text)
-        if not rows:
-            raise self.doc.error(["tests", "file"], f"{name} holds no test cases")
-        return rows
-
-    def _jsonl_rows(self, name: str, text: str) -> list[dict[str, Any]]:
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise self.doc.error(["tests", "file"], f"{name}:{number}: not JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or not row:
-                raise self.doc.error(["tests", "file"], f"{name}:{number}: each line must be a non-empty JSON object")
-            rows.append(row)
-        return rows
+        try:
+            return rows_of(name, self._read(["tests", "file"], name))
+        except ValueError as exc:
+            raise self.doc.error(["tests", "file"], str(exc)) from None
 
     def _criteria(self) -> list[Criterion]:
         items = [_criterion(item) for item in self.data["criteria"]]
@@ -375,8 +360,27 @@ def _criterion(item: str | dict[str, Any]) -> Criterion:
     )
 
 
-def _csv_rows(text: str) -> list[dict[str, Any]]:
-    return [dict(row) for row in csv.DictReader(text.splitlines())]
+def rows_of(name: str, text: str) -> list[dict[str, Any]]:
+    """Test cases from a CSV (header row = columns) or JSONL text; ValueError names the bad line."""
+    rows = [dict(row) for row in csv.DictReader(text.splitlines())] if name.endswith(".csv") else _jsonl(name, text)
+    if not rows:
+        raise ValueError(f"{name} holds no test cases")
+    return rows
+
+
+def _jsonl(name: str, text: str) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{name}:{number}: not JSON: {exc.msg}") from None
+        if not isinstance(row, dict) or not row:
+            raise ValueError(f"{name}:{number}: each line must be a non-empty JSON object")
+        rows.append(row)
+    return rows
 
 
 def _placeholders(messages: Iterable[dict[str, str]]) -> set[str]:
