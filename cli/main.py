@@ -184,3 +184,5 @@ def _mount_optional(group: click.Group, module: str, attr: str, name: str) -> No
 
 _mount_optional(cli, "fakellm.cli", "fake_llm", "fake-llm")
 _mount_optional(cli, "cli.evals.command", "eval_command", "eval")
+_mount_optional(cli, "cli.experiments", "experiments", "experiments")
+_mount_optional(cli, "cli.collections", "collections", "collections")

@@ -7,6 +7,7 @@ file is TOML at `ASSAY_CONFIG` or `<user config dir>/assay/config.toml`.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import tomllib
@@ -126,6 +127,15 @@ class Assay:
 
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
         return self.request("POST", self.url(path), json=body, params=params)
+
+    def upload_rows(self, collection_id: int, rows: list[dict[str, Any]], skip_existing: bool) -> list[Any]:
+        """Add rows as the SDK does: one multipart JSONL part named `file`; returns the entries created."""
+        body = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows).encode()
+        files = {"file": ("variables.jsonl", body, "application/jsonl")}
+        params = {"skip_existing": "true" if skip_existing else "false"}
+        return self.request(
+            "POST", self.url(f"collections/{collection_id}/entries/batches"), files=files, params=params
+        )
 
     def raw(self, path: str, **params: Any) -> httpx2.Response:
         response = self._send("GET", self.url(path), params=params)
