@@ -191,3 +191,10 @@ def test_bad_jsonl_names_its_own_line(tmp_path: Path) -> None:
     (tmp_path / "t.jsonl").write_text('{"topic": "a"}\n{"topic": \n')
     message = error_of(tmp_path, MINIMAL.replace("rows:\n    - topic: AI", "file: t.jsonl"))
     assert "eval.yaml:6: tests.file: t.jsonl:2: not JSON" in message
+
+
+def test_the_readme_example_is_valid_against_the_schema() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## From the terminal", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    jsonschema.validate(yaml.safe_load(example), schema())
