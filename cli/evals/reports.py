@@ -20,7 +20,9 @@ def pct(rate: float | None) -> str:
 
 
 def seconds(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f} s"
+    if value is None:
+        return "n/a"
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
 
 
 def _mark(text: str, passed: bool) -> str:

