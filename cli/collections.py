@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cli.evals.spec import rows_of
-from cli.rest import Assay
+from cli.rest import Assay, CliError
 
 
 @click.group()
@@ -29,7 +29,7 @@ def import_command(file: Path, name: str | None, base_url: str | None, as_json: 
     try:
         rows = rows_of(file.name.lower(), file.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     name = name or file.stem
     api = Assay.connect(base_url)
     found = api.find("collections", name)

@@ -26,10 +26,15 @@ KEY_VARS = ("ASSAY_API_KEY", "ELLUMINATE_API_KEY")
 RETRY_STATUSES = (429, 503)
 
 
-class ApiError(click.ClickException):
-    """A refused request, with the server's `detail` sentence."""
+class CliError(click.ClickException):
+    """Nothing could be evaluated (bad setup, unreachable server, missing resource): exit code 2, so a CI
+    gate tells it apart from a failed threshold (1)."""
 
     exit_code = 2
+
+
+class ApiError(CliError):
+    """A refused request, with the server's `detail` sentence."""
 
     def __init__(self, status: int, detail: str, body: Any = None) -> None:
         super().__init__(f"{detail} (HTTP {status})")
@@ -48,7 +53,7 @@ def _config() -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise click.ClickException(f"{path}: not a readable TOML file: {exc}") from None
+        raise CliError(f"{path}: not a readable TOML file: {exc}") from None
 
 
 def _first_env(names: tuple[str, ...]) -> str | None:
@@ -81,10 +86,10 @@ class Assay:
     def connect(cls, base_url: str | None) -> Assay:
         url = configured_url(base_url)
         if not url:
-            raise click.ClickException(f"No Assay to talk to: pass --base-url or set {URL_VARS[0]}")
+            raise CliError(f"No Assay to talk to: pass --base-url or set {URL_VARS[0]}")
         key = configured_key()
         if not key:
-            raise click.ClickException(
+            raise CliError(
                 f"No API key: set {KEY_VARS[0]} (or {KEY_VARS[1]}) or api_key in {config_path()}"
             )
         return cls(url, key)
@@ -94,7 +99,7 @@ class Assay:
         if self._project_id is None:
             projects = self.request("GET", f"{self.base_url}/api/v0/projects")["items"]
             if not projects:
-                raise click.ClickException("This key sees no project")
+                raise CliError("This key sees no project")
             self._project_id = projects[0]["id"]
         return self._project_id
 
@@ -115,7 +120,7 @@ class Assay:
                 response = self._http.request(method, url, **kwargs)
             except httpx2.TransportError as exc:
                 if attempt == 3 or not isinstance(exc, httpx2.ConnectError):
-                    raise click.ClickException(f"Cannot reach {self.base_url}: {exc}") from None
+                    raise CliError(f"Cannot reach {self.base_url}: {exc}") from None
             else:
                 if response.status_code not in RETRY_STATUSES or attempt == 3:
                     return response

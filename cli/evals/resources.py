@@ -13,10 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import click
-
 from cli.evals.spec import Criterion, EvalSpec, Model, Prompt, Tests
-from cli.rest import ApiError, Assay
+from cli.rest import ApiError, Assay, CliError
 
 
 def digest(value: Any) -> str:
@@ -58,7 +56,7 @@ def ensure_collection(api: Assay, tests: Tests) -> int:
     if tests.rows is None:
         found = api.find("collections", tests.collection)
         if found is None:
-            raise click.ClickException(f"tests.collection: no collection named {tests.collection!r}")
+            raise CliError(f"tests.collection: no collection named {tests.collection!r}")
         return found["id"]
     name = f"{tests.collection} [{digest(tests.rows)}]"
     return _find_or_create(api, "collections", name, {"name": name, "variables": tests.rows})["id"]
@@ -78,7 +76,7 @@ def ensure_llm_config(api: Assay, model: Model) -> int | None:
     if model.config is not None:
         found = api.find("llm_configs", model.config)
         if found is None:
-            raise click.ClickException(f"models: no LLM config named {model.config!r}")
+            raise CliError(f"models: no LLM config named {model.config!r}")
         return found["id"]
     if model.create is None:
         return None
@@ -92,7 +90,7 @@ def _provider_key(model: Model) -> str | None:
         return None
     key = os.environ.get(model.api_key_env)
     if not key:
-        raise click.ClickException(f"models.{model.id}.api_key_env: {model.api_key_env} is not set")
+        raise CliError(f"models.{model.id}.api_key_env: {model.api_key_env} is not set")
     return key
 
 

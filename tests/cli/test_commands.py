@@ -49,10 +49,10 @@ def test_an_unknown_report_extension_is_refused_before_running(runner: CliRunner
 def test_the_key_comes_from_the_config_file(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('base_url = "http://127.0.0.1:9"\n')
     done = runner.invoke(cli, ["experiments", "list"])
-    assert done.exit_code != 0 and "No API key: set ASSAY_API_KEY" in done.output
+    assert done.exit_code == 2 and "No API key: set ASSAY_API_KEY" in done.output
     (tmp_path / "config.toml").write_text('base_url = "http://127.0.0.1:9"\napi_key = "ak_x"\n')
     done = runner.invoke(cli, ["experiments", "list"])
-    assert "Cannot reach http://127.0.0.1:9" in done.output
+    assert done.exit_code == 2 and "Cannot reach http://127.0.0.1:9" in done.output
 
 
 def test_compare_needs_two_experiments(runner: CliRunner) -> None:
