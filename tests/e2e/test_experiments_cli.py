@@ -99,9 +99,7 @@ def test_watch_list_show_compare_and_export(stack: Stack, project: tuple[str, Re
     assert len(lines) == 4 and all(len(line["ratings"]) == 2 for line in lines)
 
 
-def test_cancel_stops_a_hanging_run(
-    stack: Stack, project: tuple[str, Rest, dict[str, int]], tmp_path: Path
-):
+def test_cancel_stops_a_hanging_run(stack: Stack, project: tuple[str, Rest, dict[str, int]], tmp_path: Path):
     key, rest, ids = project
     stack.fake.configure({"latency_ms": 0, "models": {"hang-model": {"faults": {"hang": 1.0}}}})
     try:
@@ -147,3 +145,29 @@ def test_collections_import_is_idempotent(stack: Stack, project: tuple[str, Rest
     assert (second["id"], second["created"], second["added"], second["rows"]) == (first["id"], False, 1, 3)
     entries = rest.get(f"collections/{first['id']}/entries").json()["items"]
     assert sorted(e["input_values"]["expected"] for e in entries) == ["4", "Jupiter", "Paris"]
+
+
+def test_eval_runs_on_an_imported_collection_by_name(
+    stack: Stack, project: tuple[str, Rest, dict[str, int]], tmp_path: Path
+):
+    key, rest, _ids = project
+    path = tmp_path / "faq.jsonl"
+    path.write_text('{"question": "Opening hours?"}\n{"question": "Why did my order fail?"}\n')
+    imported = as_json(assay(stack, key, tmp_path, "collections", "import", str(path), "--name", "FAQ", "--json"))
+    (tmp_path / "faq.yaml").write_text(
+        "name: FAQ check\nprompts: [{id: p, text: 'Answer: {{question}}'}]\n"
+        "tests: {collection: FAQ}\ncriteria: ['Is it helpful?']\n"
+    )
+    collections_before = rest.get("collections").json()["count"]
+    done = assay(stack, key, tmp_path, "eval", str(tmp_path / "faq.yaml"), "-o", str(tmp_path / "r.json"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (cell,) = json.loads((tmp_path / "r.json").read_text())["experiments"]
+    experiment = rest.get(f"experiments/{cell['experiment_id']}").json()
+    assert experiment["collection"]["id"] == imported["id"]
+    assert (cell["responses"], cell["pass_rate"]) == (2, 0.5)  # the fake judge fails the answer saying "fail"
+    assert rest.get("collections").json()["count"] == collections_before
+    (tmp_path / "missing.yaml").write_text(
+        (tmp_path / "faq.yaml").read_text().replace("{collection: FAQ}", "{collection: Nope}")
+    )
+    missing = assay(stack, key, tmp_path, "eval", str(tmp_path / "missing.yaml"))
+    assert missing.returncode == 2 and "tests.collection: no collection named 'Nope'" in missing.stderr
