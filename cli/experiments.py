@@ -29,11 +29,13 @@ def _emit_json(value: Any) -> None:
 
 
 def state_of(experiment: dict[str, Any]) -> str:
+    """running, failed, ended or not run: the experiment resource does not say how a run other than a
+    failed one ended (cancelled, timed out); its job's status does, while its task id is known."""
     if experiment.get("generation_task_id"):
         return "running"
     if experiment.get("has_internal_error"):
         return "failed"
-    return "finished" if experiment.get("results") else "not run"
+    return "ended" if experiment.get("results") else "not run"
 
 
 def _rate(experiment: dict[str, Any]) -> float | None:

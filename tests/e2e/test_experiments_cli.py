@@ -74,7 +74,7 @@ def test_watch_list_show_compare_and_export(stack: Stack, project: tuple[str, Re
 
     listed = as_json(assay(stack, key, tmp_path, "experiments", "list", "--json"))
     by_id = {e["id"]: e for e in listed}
-    assert by_id[a["id"]]["state"] == "finished" and by_id[a["id"]]["pass_rate"] == 0.75
+    assert by_id[a["id"]]["state"] == "ended" and by_id[a["id"]]["pass_rate"] == 0.75
     assert by_id[b["id"]]["pass_rate"] == 0.5
     assert [e["id"] for e in listed][:2] == [b["id"], a["id"]]  # newest first
 
@@ -108,7 +108,7 @@ def test_cancel_stops_a_hanging_run(stack: Stack, project: tuple[str, Rest, dict
         assert cancelled["state"] == "REVOKED"
         assert rest.get(f"experiments/{exp['id']}").json()["generation_task_id"] is None
         listed = as_json(assay(stack, key, tmp_path, "experiments", "list", "--json", "--name", "Hanging"))
-        assert [(e["id"], e["state"]) for e in listed] == [(exp["id"], "finished")]
+        assert [(e["id"], e["state"]) for e in listed] == [(exp["id"], "ended")]
         again = assay(stack, key, tmp_path, "experiments", "cancel", str(exp["id"]))
         assert again.returncode != 0 and "HTTP 409" in again.stderr
     finally:
