@@ -72,6 +72,8 @@ def eval_command(
         api = Assay.connect(url) if url else _embedded(stack, console, workers)
         report = runner.evaluate(api, spec, console)
     console.print(reports.matrix_table(report))
+    for cell in report.cells:
+        console.print(f"{cell.prompt} x {cell.model}: {cell.studio_url(report.base_url)}", soft_wrap=True)
     for path in paths:
         reports.writer_for(path)(report, path)  # type: ignore[misc]
         console.print(f"wrote {path}")

@@ -67,6 +67,9 @@ class Cell:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed, "failures": self.failures()}
 
+    def studio_url(self, base_url: str) -> str:
+        return f"{base_url}/studio/experiments/{self.experiment_id}"
+
 
 @dataclass
 class Report:
@@ -87,7 +90,7 @@ class Report:
             "name": self.name,
             "base_url": self.base_url,
             "passed": self.passed,
-            "experiments": [c.as_dict() for c in self.cells],
+            "experiments": [{**c.as_dict(), "studio_url": c.studio_url(self.base_url)} for c in self.cells],
         }
 
 

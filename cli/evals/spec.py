@@ -301,6 +301,8 @@ class _Builder:
     def _model(item: str | dict[str, Any]) -> Model:
         if isinstance(item, str):
             return Model(id=item, config=item)
+        if "default" in item:
+            return Model(id=item.get("id", DEFAULT_MODEL.id))
         if "config" in item:
             return Model(id=item.get("id", item["config"]), config=item["config"])
         settings = {k: v for k, v in item.items() if k not in ("id", "model", "base_url", "api_key_env")}

@@ -94,6 +94,7 @@ def test_jsonl_tests_and_models_by_name_and_inline(tmp_path: Path, monkeypatch: 
         prompts: [{id: p, text: "{{q}}"}]
         models:
           - shared-config
+          - {id: platform, default: true}
           - {id: mine, model: m-1, base_url: "${MY_URL}", api_key_env: KEY, temperature: 0.5}
         tests: {file: t.jsonl}
         criteria: ["Ok?"]
@@ -102,7 +103,8 @@ def test_jsonl_tests_and_models_by_name_and_inline(tmp_path: Path, monkeypatch: 
     spec = load(path)
     assert spec.tests.rows == [{"q": "a"}, {"q": "b", "n": 2}]
     assert spec.models[0].config == "shared-config"
-    inline = spec.models[1]
+    assert (spec.models[1].id, spec.models[1].config, spec.models[1].create) == ("platform", None, None)
+    inline = spec.models[2]
     assert inline.id == "mine" and inline.api_key_env == "KEY"
     assert inline.create == {"llm_model_name": "m-1", "llm_base_url": "http://models.example/v1", "temperature": 0.5}
 
