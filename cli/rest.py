@@ -89,9 +89,7 @@ class Assay:
             raise CliError(f"No Assay to talk to: pass --base-url or set {URL_VARS[0]}")
         key = configured_key()
         if not key:
-            raise CliError(
-                f"No API key: set {KEY_VARS[0]} (or {KEY_VARS[1]}) or api_key in {config_path()}"
-            )
+            raise CliError(f"No API key: set {KEY_VARS[0]} (or {KEY_VARS[1]}) or api_key in {config_path()}")
         return cls(url, key)
 
     @property
