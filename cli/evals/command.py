@@ -75,6 +75,7 @@ def eval_command(
     for cell in report.cells:
         console.print(f"{cell.prompt} x {cell.model}: {cell.studio_url(report.base_url)}", soft_wrap=True)
     for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
         reports.writer_for(path)(report, path)  # type: ignore[misc]
         console.print(f"wrote {path}")
     for cell in report.cells:

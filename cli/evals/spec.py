@@ -182,6 +182,8 @@ def _interpolate(doc: _Document, value: Any, path: list[str | int]) -> Any:
 
 
 def _validate(doc: _Document) -> None:
+    if doc.data is None:
+        raise SpecError(f"{doc.source}:1: the file is empty (see cli/evals/schema.json for the format)")
     validator = jsonschema.Draft202012Validator(schema())
     errors = list(validator.iter_errors(doc.data))
     if not errors:

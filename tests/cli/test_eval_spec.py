@@ -161,6 +161,8 @@ def test_criteria_with_evaluators_and_thresholds_by_label_or_text(tmp_path: Path
         (MINIMAL + "thresholds:\n  criteria:\n    Is it kind?: 0.5\n", "eval.yaml:12: thresholds.criteria.Is it kind?"),
         (MINIMAL + "  - Is it helpful?\n", "eval.yaml:10: criteria[1]: duplicate id 'Is it helpful?'"),
         ("name: [unclosed\n", "eval.yaml:2: not valid YAML"),
+        ("# nothing yet\n", "eval.yaml:1: the file is empty"),
+        ("- a\n- b\n", "eval.yaml:1: (top level): ['a', 'b'] is not of type 'object'"),
         (
             MINIMAL.replace("rows:\n    - topic: AI", "file: missing.csv"),
             "eval.yaml:6: tests.file: cannot read missing.csv",
@@ -180,6 +182,8 @@ def test_criteria_with_evaluators_and_thresholds_by_label_or_text(tmp_path: Path
         "threshold-names-nothing",
         "duplicate-criterion",
         "yaml-syntax",
+        "empty",
+        "not-a-mapping",
         "missing-file",
         "unset-env",
     ],
