@@ -99,14 +99,24 @@ class EvalSpec:
 DEFAULT_MODEL = Model(id="default")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 without timestamps: a test value `2024-05-01` stays the text the prompt will show."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class _Document:
     """The parsed YAML with its node tree, so any field's path maps back to a line."""
 
     def __init__(self, text: str, source: Path) -> None:
         self.source = source
         try:
-            self.root = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data = yaml.safe_load(text)
+            self.root = yaml.compose(text, Loader=_Loader)
+            self.data = yaml.load(text, Loader=_Loader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 1
@@ -278,7 +288,7 @@ class _Builder:
         if Path(name).suffix not in (".json", ".yaml", ".yml"):
             return [{"role": "user", "content": text}]
         try:
-            messages = yaml.safe_load(text)
+            messages = yaml.load(text, Loader=_Loader)
         except yaml.YAMLError as exc:
             raise self.doc.error(path, f"{name} is not valid JSON or YAML: {exc}") from None
         item_schema = {"type": "array", "minItems": 1, "items": schema()["$defs"]["message"]}

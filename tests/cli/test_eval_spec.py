@@ -204,3 +204,8 @@ def test_the_readme_example_is_valid_against_the_schema() -> None:
     section = readme.split("## From the terminal", 1)[1]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     jsonschema.validate(yaml.safe_load(example), schema())
+
+
+def test_dates_in_test_rows_stay_text(tmp_path: Path) -> None:
+    spec = load(write(tmp_path, MINIMAL.replace("- topic: AI", "- {topic: AI, day: 2024-05-01}")))
+    assert spec.tests.rows == [{"topic": "AI", "day": "2024-05-01"}]
