@@ -86,7 +86,13 @@ def test_ab_example_matrix_matches_rest_and_a_rerun_reuses_everything(
         # The fake judge says NO to an answer containing "fail": one topic of four ("why bridges fail").
         assert [c["pass_rate"] for c in cell["criteria"]] == [0.75, 0.75]
         assert cell["responses"] == 4
-    assert "75.0%" in done.stdout and "Explain topics A-B: PASSED" in done.stdout
+    assert "Explain topics A-B: PASSED" in done.stdout
+    for cell in report["experiments"]:  # the terminal's matrix row shows the REST pass rates
+        results = rest_results(rest, cell["experiment_id"])
+        by_id = results["mean_rating_by_criterion_id"]
+        rates = [by_id[str(c["criterion_id"])]["yes"] for c in cell["criteria"]] + [results["mean_all_ratings"]["yes"]]
+        row = next(line for line in done.stdout.splitlines() if line.startswith(f"│ {cell['prompt']} "))
+        assert [c.strip() for c in row.strip("│ ").split("│")][2 : 2 + len(rates)] == [f"{r:.1%}" for r in rates]
     junit = ET.parse(tmp_path / "junit.xml").getroot()
     assert (junit.get("tests"), junit.get("failures"), junit.get("errors")) == ("6", "0", "0")
 
