@@ -201,8 +201,7 @@ def retry_command(experiment_id: int, base_url: str | None, as_json: bool, no_wa
 @click.option("-o", "--output", type=click.File("wb"), default="-", help="file to write (default: stdout)")
 def export_command(experiment_id: int, base_url: str | None, fmt: str, output: Any) -> None:
     """Every response with its variables, prompt, answer, error and each criterion's verdict and reasoning."""
-    response = Assay.connect(base_url).raw(f"experiments/{experiment_id}/export", format=fmt)
-    output.write(response.content)
+    Assay.connect(base_url).download(f"experiments/{experiment_id}/export", output, format=fmt)
 
 
 @experiments.command("compare")

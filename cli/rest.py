@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 import httpx2
@@ -108,9 +108,7 @@ class Assay:
         response = self._send(method, url, **kwargs)
         if response.is_success:
             return response.json() if response.content else None
-        body = _json_or_none(response)
-        detail = body.get("detail") if isinstance(body, dict) else None
-        raise ApiError(response.status_code, str(detail or response.text or response.reason_phrase), body)
+        raise _refusal(response)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx2.Response:
         for attempt in range(4):
@@ -140,12 +138,14 @@ class Assay:
             "POST", self.url(f"collections/{collection_id}/entries/batches"), files=files, params=params
         )
 
-    def raw(self, path: str, **params: Any) -> httpx2.Response:
-        response = self._send("GET", self.url(path), params=params)
-        if not response.is_success:
-            body = _json_or_none(response)
-            raise ApiError(response.status_code, str((body or {}).get("detail") or response.text), body)
-        return response
+    def download(self, path: str, out: BinaryIO, **params: Any) -> None:
+        """Stream a download (an export can be large) into `out`."""
+        with self._http.stream("GET", self.url(path), params=params) as response:
+            if not response.is_success:
+                response.read()
+                raise _refusal(response)
+            for chunk in response.iter_bytes():
+                out.write(chunk)
 
     def pages(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Every item of a list, page by page (pages are numbered from 1, `count` is the total)."""
@@ -162,6 +162,12 @@ class Assay:
         """The resource whose name is exactly `name` (lists filter by exact name), or None."""
         items = self.get(path, **{field: name})["items"]
         return items[0] if items else None
+
+
+def _refusal(response: httpx2.Response) -> ApiError:
+    body = _json_or_none(response)
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return ApiError(response.status_code, str(detail or response.text or response.reason_phrase), body)
 
 
 def _json_or_none(response: httpx2.Response) -> Any:

@@ -97,6 +97,8 @@ def test_watch_list_show_compare_and_export(stack: Stack, project: tuple[str, Re
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 4 and all(len(line["ratings"]) == 2 for line in lines)
+    missing = assay(stack, key, tmp_path, "experiments", "export", "2147483000")
+    assert missing.returncode == 2 and "HTTP 404" in missing.stderr
 
 
 def test_cancel_stops_a_hanging_run(stack: Stack, project: tuple[str, Rest, dict[str, int]], tmp_path: Path):
