@@ -79,7 +79,7 @@ class Assay:
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
-        self._http = httpx2.Client(headers={"X-API-Key": self.key}, timeout=self.timeout, trust_env=False)
+        self._http = httpx2.Client(headers={"X-API-Key": self.key}, timeout=self.timeout)
         self._project_id: int | None = None
 
     @classmethod
