@@ -79,7 +79,9 @@ class Assay:
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
-        self._http = httpx2.Client(headers={"X-API-Key": self.key}, timeout=self.timeout)
+        # Proxies from the environment apply, except to this machine (an embedded or local Assay).
+        local = {f"all://{host}": None for host in ("127.0.0.1", "localhost", "[::1]")}
+        self._http = httpx2.Client(headers={"X-API-Key": self.key}, timeout=self.timeout, mounts=local)
         self._project_id: int | None = None
 
     @classmethod
