@@ -433,3 +433,53 @@ class LLMCacheEntry(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     hits: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScenarioSet(Timestamped, Base):
+    """The samples of a Persona evaluation: each scenario has a goal, an expected outcome and the values
+    of the set's declared fields."""
+
+    __tablename__ = "scenario_sets"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    fields: Mapped[list[ScenarioField]] = relationship(
+        order_by="ScenarioField.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class ScenarioField(Base):
+    """A field every scenario of a set carries besides the goal and the expected outcome."""
+
+    __tablename__ = "scenario_fields"
+    __table_args__ = (UniqueConstraint("scenario_set_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scenario_set_id: Mapped[int] = mapped_column(ForeignKey("scenario_sets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    field_type: Mapped[str] = mapped_column(String(20), default="text")
+    default_value: Mapped[str] = mapped_column(Text, default="")
+
+
+class Scenario(Base):
+    """One scenario; `field_values` holds every declared field (defaults filled in), `identity_hash`
+    what `skip_existing` compares."""
+
+    __tablename__ = "scenarios"
+    __table_args__ = (Index("ix_scenarios_scenario_set_id_identity_hash", "scenario_set_id", "identity_hash"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scenario_set_id: Mapped[int] = mapped_column(ForeignKey("scenario_sets.id", ondelete="CASCADE"))
+    goal: Mapped[str] = mapped_column(Text)
+    expected_conversation_outcome: Mapped[str] = mapped_column(Text)
+    field_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    identity_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+ScenarioSet.scenarios_count = column_property(
+    select(func.count(Scenario.id))
+    .where(Scenario.scenario_set_id == ScenarioSet.id)
+    .correlate_except(Scenario)
+    .scalar_subquery()
+)

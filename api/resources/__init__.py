@@ -15,6 +15,7 @@ from api.resources import (
     prompt_templates,
     ratings,
     responses,
+    scenario_sets,
 )
 
 PROJECT_RESOURCES = (
@@ -26,6 +27,7 @@ PROJECT_RESOURCES = (
     experiments,
     responses,
     ratings,
+    scenario_sets,
 )
 
 

@@ -1,0 +1,112 @@
+"""The parts of the elluminate 1.5.2 surface beyond the core flow, through the unmodified SDK (sync and
+async) against a real stack: scenario sets, re-runs, uploaded responses, comparisons, response columns."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from elluminate import AsyncClient, Client
+from elluminate.exceptions import APIError, NotFoundError
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def key(stack: Stack) -> str:
+    return stack.new_project(f"Surface {time.monotonic_ns()}")[1]
+
+
+def test_scenario_sets_sync(stack: Stack, key: str) -> None:
+    client = Client(base_url=stack.base_url, api_key=key)
+    scenario_set = client.create_scenario_set(name="Support", description="Calls", fields=["tone"])
+    assert [(f.name, f.field_type) for f in scenario_set.fields] == [("tone", "text")]
+    with pytest.raises(APIError) as clash:
+        client.create_scenario_set(name="Support")
+    assert clash.value.status_code == 400 and "body.name" in clash.value.message
+
+    plan = scenario_set.add_field("plan", default_value="basic")
+    assert [f.name for f in client.get_scenario_set(id=scenario_set.id).fields] == ["tone", "plan"]
+    added = scenario_set.add_scenarios(
+        [
+            {"goal": "Cancel", "expected_conversation_outcome": "Cancelled", "field_values": {"tone": "angry"}},
+            {"goal": "Upgrade", "expected_conversation_outcome": "Upgraded", "field_values": {"plan": "pro"}},
+        ]
+    )
+    assert [s.field_values for s in added] == [{"tone": "angry", "plan": "basic"}, {"tone": "", "plan": "pro"}]
+    assert scenario_set.scenarios_count == 2
+    assert (
+        scenario_set.add_scenarios(
+            [{"goal": "Cancel", "expected_conversation_outcome": "Cancelled", "field_values": {"tone": "angry"}}],
+            skip_existing=True,
+        )
+        == []
+    )
+    with pytest.raises(APIError) as undeclared:
+        scenario_set.add_scenarios([{"goal": "g", "expected_conversation_outcome": "o", "field_values": {"mood": "x"}}])
+    assert undeclared.value.status_code == 422 and "field_values.mood" in undeclared.value.message
+
+    renamed = scenario_set.rename_field(plan, "tier")
+    assert renamed.id == plan.id and [f.name for f in scenario_set.fields] == ["tone", "tier"]
+    first = scenario_set.get_scenario(added[0].id)
+    assert first.field_values == {"tone": "angry", "tier": "basic"} and first.goal == "Cancel"
+    first.goal, first.field_values = "Cancel today", {"tier": "gold"}
+    updated = scenario_set.update_scenario(first)
+    assert (updated.goal, updated.field_values) == ("Cancel today", {"tone": "", "tier": "gold"})
+    scenario_set.delete_field(renamed)
+    assert [s.field_values for s in scenario_set.list_scenarios()] == [{"tone": ""}, {"tone": ""}]
+    scenario_set.delete_scenario(updated)
+    with pytest.raises(NotFoundError):
+        scenario_set.get_scenario(updated.id)
+    assert [s.goal for s in scenario_set.list_scenarios()] == ["Upgrade"]
+
+    assert client.get_scenario_set(name="Support").scenarios_count == 1
+    many = client.create_scenario_set(name="Many")
+    many.add_scenarios([{"goal": f"g{i}", "expected_conversation_outcome": "o"} for i in range(120)])
+    assert [s.goal for s in many.list_scenarios()] == [f"g{i}" for i in range(120)]  # 3 pages of 50
+    assert {s.name for s in client.list_scenario_sets()} == {"Support", "Many"}
+    assert [s.name for s in client.list_scenario_sets(name_search="Supp")] == ["Support"]
+    client.delete_scenario_set(scenario_set)
+    with pytest.raises(NotFoundError):
+        client.get_scenario_set(id=scenario_set.id)
+    with pytest.raises(NotFoundError):
+        client.get_scenario_set(name="Support")
+
+
+async def _scenario_sets_async(base_url: str, key: str, other_key: str) -> None:
+    async with AsyncClient(base_url=base_url, api_key=key) as client:
+        scenario_set = await client.create_scenario_set(name="Async set", fields=["tone", "lang"])
+        lang = scenario_set.fields[1]
+        added = await scenario_set.aadd_scenarios(
+            [{"goal": "Refund", "expected_conversation_outcome": "Refunded", "field_values": {"lang": "de"}}]
+        )
+        assert added[0].field_values == {"tone": "", "lang": "de"} and scenario_set.scenarios_count == 1
+        field = await scenario_set.aadd_field("channel", default_value="phone")
+        assert (await scenario_set.aget_scenario(added[0].id)).field_values["channel"] == "phone"
+        await scenario_set.arename_field(lang, "language")
+        await scenario_set.adelete_field(field)
+        scenario = (await scenario_set.alist_scenarios())[0]
+        assert scenario.field_values == {"tone": "", "language": "de"}
+        scenario.expected_conversation_outcome = "Refund issued"
+        assert (await scenario_set.aupdate_scenario(scenario)).expected_conversation_outcome == "Refund issued"
+        assert (await client.get_scenario_set(name="Async set")).fields[1].name == "language"
+        assert [s.id for s in await client.list_scenario_sets(name_search="Async")] == [scenario_set.id]
+        await scenario_set.adelete_scenario(scenario)
+        assert await scenario_set.alist_scenarios() == []
+        async with AsyncClient(base_url=base_url, api_key=other_key) as other:
+            try:
+                await other.get_scenario_set(id=scenario_set.id)
+                raise AssertionError("another project's scenario set must be a 404")
+            except NotFoundError:
+                pass
+            assert await other.list_scenario_sets() == []
+        await client.delete_scenario_set(scenario_set)
+        assert await client.list_scenario_sets() == []
+
+
+def test_scenario_sets_async(stack: Stack, key: str) -> None:
+    other_key = stack.new_project(f"Other {time.monotonic_ns()}")[1]
+    asyncio.run(_scenario_sets_async(stack.base_url, key, other_key))
