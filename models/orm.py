@@ -316,6 +316,8 @@ class PromptResponse(Base):
     input_cost_usd: Mapped[float | None] = mapped_column(Float)
     output_cost_usd: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Reported by a client that produced the response itself (GenerationMetadata.cached_tokens).
+    cached_tokens: Mapped[int | None] = mapped_column(Integer)
     prompt: Mapped[Prompt] = relationship(lazy="joined", innerjoin=True)
     llm_config: Mapped[LLMConfig | None] = relationship(lazy="joined")
     ratings: Mapped[list[Rating]] = relationship(
@@ -361,18 +363,20 @@ class Rating(Base):
         return _metadata(None, self.llm_model_name, self)
 
 
+USAGE_KEYS = ("duration_seconds", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")
+# The model of a response uploaded with usage but no model: 0.7.x requires `llm_model_config` then.
+EXTERNAL_MODEL = {"name": "external", "llm_model_name": "external"}
+
+
 def _metadata(config: LLMConfig | None, model_name: str | None, row: Any) -> dict[str, Any] | None:
     """The SDK's GenerationMetadata; 0.7.x requires `llm_model_config` whenever it is present."""
-    if config is None and model_name is None:
+    usage = {key: getattr(row, key, None) for key in USAGE_KEYS}
+    if config is None and model_name is None and all(value is None for value in usage.values()):
         return None
-    model_config: Any = config if config is not None else {"name": "platform default", "llm_model_name": model_name}
-    return {
-        "llm_model_config": model_config,
-        "duration_seconds": row.duration_seconds,
-        "input_tokens": row.input_tokens,
-        "output_tokens": row.output_tokens,
-        "reasoning_tokens": getattr(row, "reasoning_tokens", None),
-    }
+    model_config: Any = config
+    if config is None:
+        model_config = {"name": "platform default", "llm_model_name": model_name} if model_name else EXTERNAL_MODEL
+    return {"llm_model_config": model_config, **usage}
 
 
 class Job(Base):

@@ -65,14 +65,24 @@ class PromptResponseOut(WireModel):
 TokenCount = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
+class ModelConfigRef(RequestModel):
+    """What is kept of a GenerationMetadata's `llm_model_config`: the project's config with this id
+    becomes the response's LLM config, else the model name is kept."""
+
+    id: int | None = None
+    llm_model_name: str | None = Field(default=None, max_length=500)
+
+
 class ResponseMetadata(RequestModel):
     """The usage a client reports for a response it produced itself (the SDK's GenerationMetadata; its
-    other keys, such as llm_model_config, are not stored)."""
+    other keys are not stored)."""
 
+    llm_model_config: ModelConfigRef | None = None
     duration_seconds: float | None = Field(default=None, ge=0, le=10**9, allow_inf_nan=False)
     input_tokens: TokenCount | None = None
     output_tokens: TokenCount | None = None
     reasoning_tokens: TokenCount | None = None
+    cached_tokens: TokenCount | None = None
 
 
 class CreatePromptResponse(RequestModel):

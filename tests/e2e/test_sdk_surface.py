@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from elluminate import AsyncClient, Client
-from elluminate.exceptions import APIError, NotFoundError
+from elluminate.exceptions import APIError, ConflictError, NotFoundError
+from elluminate.schemas import GenerationMetadata
 
 from tests.e2e.conftest import Stack
 
@@ -110,3 +112,83 @@ async def _scenario_sets_async(base_url: str, key: str, other_key: str) -> None:
 def test_scenario_sets_async(stack: Stack, key: str) -> None:
     other_key = stack.new_project(f"Other {time.monotonic_ns()}")[1]
     asyncio.run(_scenario_sets_async(stack.base_url, key, other_key))
+
+
+def _inputs(client: Client, name: str, n: int) -> tuple[Any, Any, Any]:
+    template = client.create_prompt_template(name=name, messages=f"{name}: explain {{{{topic}}}}.")
+    collection = client.create_collection(name=f"{name} cases")
+    collection.add_many(variables=[{"topic": f"t{i}"} for i in range(n)])
+    criterion_set = client.create_criterion_set(name=f"{name} criteria", criteria=["Is it clear?"])
+    return template, client.get_collection(id=collection.id), criterion_set
+
+
+def test_an_experiment_runs_once_and_a_clone_runs_again(stack: Stack, key: str) -> None:
+    client = Client(base_url=stack.base_url, api_key=key)
+    template, collection, criterion_set = _inputs(client, "Once", 3)
+    experiment = client.create_experiment(
+        name="Once", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    experiment.run()
+    ids = sorted(r.id for r in experiment.rated_responses)
+    with pytest.raises(APIError) as again:
+        experiment.run()
+    assert again.value.status_code == 409 and "already been run" in again.value.message
+    assert sorted(r.id for r in client.get_experiment(id=experiment.id).rated_responses) == ids
+    clone = experiment.clone(name="Once again")
+    clone.run(n_epochs=2)
+    assert len(clone.rated_responses) == 6 and all(len(r.ratings) == 1 for r in clone.rated_responses)
+
+
+def test_added_responses_keep_their_metadata_and_are_never_overwritten(stack: Stack, key: str) -> None:
+    client = Client(base_url=stack.base_url, api_key=key)
+    template, collection, criterion_set = _inputs(client, "Upload", 2)
+    config = client.create_llm_config(name="External", llm_model_name="my-agent", api_key="sk-x")
+    experiment = client.create_experiment(
+        name="Upload", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    entries = list(collection.variables)
+    usage = GenerationMetadata(duration_seconds=1.25, input_tokens=40, output_tokens=7, cached_tokens=5)
+    added = experiment.add_responses(["first", "second"], entries, metadata=[usage, config])
+    assert [r.response_str for r in added] == ["first", "second"]
+    first, second = added[0].generation_metadata, added[1].generation_metadata
+    assert (first.duration_seconds, first.input_tokens, first.output_tokens, first.cached_tokens) == (1.25, 40, 7, 5)
+    assert second.llm_model_config.id == config.id and second.llm_model_config.llm_model_name == "my-agent"
+
+    with pytest.raises(ConflictError) as clash:
+        experiment.add_responses(["replacement"], entries[:1])
+    assert "prompt_response_ins[0]" in clash.value.message and f"entry {entries[0].id}, epoch 1" in clash.value.message
+    stored = client.get_experiment(id=experiment.id).rated_responses
+    assert sorted(r.response_str for r in stored) == ["first", "second"]
+    assert [r.response_str for r in experiment.add_responses(["later"], entries[:1], epoch=2)] == ["later"]
+    rated = experiment.rate_responses()
+    assert len(rated) == 3 and all(len(r) == 1 for r in rated)
+
+
+async def _upload_async(base_url: str, key: str, entry_ids: list[int], experiment_id: int) -> None:
+    async with AsyncClient(base_url=base_url, api_key=key) as client:
+        experiment = await client.get_experiment(id=experiment_id)
+        collection = await client.get_collection(id=experiment.collection.id)
+        entries = [v for v in collection.variables if v.id in entry_ids]
+        metadata = [GenerationMetadata(input_tokens=3, output_tokens=4, duration_seconds=0.5)]
+        added = await experiment.aadd_responses(["async answer"], entries, metadata=metadata)
+        assert (added[0].generation_metadata.input_tokens, added[0].generation_metadata.duration_seconds) == (3, 0.5)
+        try:
+            await experiment.aadd_responses(["again"], entries)
+            raise AssertionError("a second upload for the same entry and epoch must be refused")
+        except ConflictError:
+            pass
+        try:
+            await experiment.arun()
+            raise AssertionError("an experiment with responses has run")
+        except ConflictError:
+            pass
+
+
+def test_async_uploads_and_reruns(stack: Stack, key: str) -> None:
+    client = Client(base_url=stack.base_url, api_key=key)
+    template, collection, criterion_set = _inputs(client, "Async upload", 2)
+    experiment = client.create_experiment(
+        name="Async upload", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    asyncio.run(_upload_async(stack.base_url, key, [collection.variables[0].id], experiment.id))
+    assert [r.response_str for r in client.get_experiment(id=experiment.id).rated_responses] == ["async answer"]

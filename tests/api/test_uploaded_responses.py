@@ -1,0 +1,63 @@
+"""Responses a client uploads: never silently replaced, their reported usage read back, reruns refused."""
+
+from __future__ import annotations
+
+from elluminate.schemas import PromptResponse
+
+from tests.api.test_input_checks import _experiment_with_entries
+from tests.conftest import ProjectHandle
+
+ANSWER = [{"role": "assistant", "content": "hi"}]
+
+
+def _item(experiment_id: int, entry_id: int, **extra: object) -> dict[str, object]:
+    return {"template_variables_id": entry_id, "experiment_id": experiment_id, "messages": ANSWER, **extra}
+
+
+def test_a_second_upload_for_the_same_entry_and_epoch_is_a_409(project: ProjectHandle) -> None:
+    experiment_id, entries = _experiment_with_entries(project, 2)
+    first = project.post("responses", json=_item(experiment_id, entries[0]))
+    assert first.status_code == 201
+    again = project.post("responses", json=_item(experiment_id, entries[0]))
+    assert again.status_code == 409 and again.get_json()["detail"].startswith("body: experiment")
+    batch = [_item(experiment_id, entries[1]), _item(experiment_id, entries[0])]
+    res = project.post("responses/batches", json={"prompt_response_ins": batch})
+    assert res.status_code == 409 and "prompt_response_ins[1]" in res.get_json()["detail"]
+    listed = project.get("responses", query_string={"experiment_id": experiment_id}).get_json()
+    assert [r["id"] for r in listed["items"]] == [first.get_json()["id"]]
+    assert project.post("responses", json=_item(experiment_id, entries[0], epoch=2)).status_code == 201
+
+
+def test_two_items_of_one_batch_for_the_same_key_are_a_422(project: ProjectHandle) -> None:
+    experiment_id, entries = _experiment_with_entries(project, 1)
+    batch = [_item(experiment_id, entries[0]), _item(experiment_id, entries[0])]
+    res = project.post("responses/batches", json={"prompt_response_ins": batch})
+    assert res.status_code == 422
+    assert res.get_json()["detail"].startswith("body.prompt_response_ins[1]: repeats body.prompt_response_ins[0]")
+
+
+def test_reported_usage_reads_back_without_a_model(project: ProjectHandle) -> None:
+    experiment_id, entries = _experiment_with_entries(project, 1)
+    usage = {"duration_seconds": 2.5, "input_tokens": 9, "output_tokens": 4, "reasoning_tokens": 1, "cached_tokens": 3}
+    body = project.post("responses", json=_item(experiment_id, entries[0], metadata=usage)).get_json()
+    metadata = PromptResponse.model_validate(body).generation_metadata
+    assert metadata is not None and metadata.model_dump(include=set(usage)) == usage
+    assert metadata.llm_model_config.llm_model_name == "external"
+
+
+def test_a_metadata_config_links_only_the_projects_own(project: ProjectHandle, other_project: ProjectHandle) -> None:
+    experiment_id, entries = _experiment_with_entries(project, 2)
+    mine = project.post("llm_configs", json={"name": "Mine", "llm_model_name": "agent-1"}).get_json()
+    theirs = other_project.post("llm_configs", json={"name": "Theirs", "llm_model_name": "agent-2"}).get_json()
+    linked = project.post("responses", json=_item(experiment_id, entries[0], metadata={"llm_model_config": mine}))
+    assert linked.get_json()["generation_metadata"]["llm_model_config"]["id"] == mine["id"]
+    foreign = project.post("responses", json=_item(experiment_id, entries[1], metadata={"llm_model_config": theirs}))
+    config = foreign.get_json()["generation_metadata"]["llm_model_config"]
+    assert config.get("id") is None and config["llm_model_name"] == "agent-2"
+
+
+def test_running_an_experiment_that_has_responses_is_a_409(project: ProjectHandle) -> None:
+    experiment_id, entries = _experiment_with_entries(project, 1)
+    project.post("responses", json=_item(experiment_id, entries[0]))
+    res = project.post(f"experiments/{experiment_id}/run", json={"rating_mode": "fast", "n_epochs": 1})
+    assert res.status_code == 409 and "already been run" in res.get_json()["detail"]
