@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.schemas.collections import EntryOut
 from models.schemas.common import MAX_ID, Id, PageQuery, RequestModel, UtcDatetime, WireModel
@@ -131,3 +132,34 @@ class RatingsQuery(PageQuery):
         if self.prompt_response_id is None:
             raise ValueError("prompt_response_id is required")
         return self
+
+
+class ComparisonSamplesQuery(RequestModel):
+    experiment_a_id: Id = Field(description="The baseline")
+    experiment_b_id: Id = Field(description="The experiment compared with the baseline")
+    filter_samples_by: Literal["improved", "regressed"] | None = Field(
+        default=None, description="Only test cases whose score B raised (improved) or lowered (regressed)"
+    )
+    criterion_ids: list[Id] | None = Field(default=None, description="Score only these criteria (repeat the key)")
+    categorical_filters: dict[str, list[str]] | None = Field(
+        default=None,
+        description='JSON such as {"region": ["US", "EU"]}: values of one column OR-ed, columns AND-ed',
+    )
+
+    @field_validator("categorical_filters", mode="before")
+    @classmethod
+    def _parse_json(cls, value: Any) -> Any:
+        if isinstance(value, list) and value:  # the query parser sees "list" in the type: the last one counts
+            value = value[-1]
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not valid JSON: {exc}") from None
+        return value
+
+
+class ResponsesSampleOut(WireModel):
+    experiment_id: int
+    template_variables_id: int
+    prompt_response_ids: list[int]

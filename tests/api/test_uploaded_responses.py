@@ -61,3 +61,18 @@ def test_running_an_experiment_that_has_responses_is_a_409(project: ProjectHandl
     project.post("responses", json=_item(experiment_id, entries[0]))
     res = project.post(f"experiments/{experiment_id}/run", json={"rating_mode": "fast", "n_epochs": 1})
     assert res.status_code == 409 and "already been run" in res.get_json()["detail"]
+
+
+def test_comparison_samples_check_their_query(project: ProjectHandle, other_project: ProjectHandle) -> None:
+    experiment_id, _ = _experiment_with_entries(project, 1)
+    theirs, _ = _experiment_with_entries(other_project, 1)
+    cases = (
+        ({"experiment_a_id": experiment_id, "experiment_b_id": theirs}, 404, "query.experiment_b_id"),
+        ({"experiment_a_id": experiment_id, "experiment_b_id": experiment_id}, 422, "query.experiment_b_id"),
+        ({"experiment_a_id": experiment_id}, 422, "query.experiment_b_id"),
+        ({"experiment_a_id": 1, "experiment_b_id": 2, "categorical_filters": "{bad"}, 422, "query.categorical_filters"),
+        ({"experiment_a_id": 1, "experiment_b_id": 2, "filter_samples_by": "better"}, 422, "query.filter_samples_by"),
+    )
+    for query, status, field in cases:
+        res = project.get("responses/comparison/samples", query_string=query)
+        assert res.status_code == status and res.get_json()["detail"].startswith(field), (query, res.get_json())

@@ -192,3 +192,55 @@ def test_async_uploads_and_reruns(stack: Stack, key: str) -> None:
     )
     asyncio.run(_upload_async(stack.base_url, key, [collection.variables[0].id], experiment.id))
     assert [r.response_str for r in client.get_experiment(id=experiment.id).rated_responses] == ["async answer"]
+
+
+def _rated(client: Client, name: str, template: Any, collection: Any, criterion_set: Any, answers: list[str]) -> Any:
+    experiment = client.create_experiment(
+        name=name, prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    experiment.add_responses(answers, list(collection.variables))
+    experiment.rate_responses()  # the fake judge says NO to an answer containing "fail"
+    return client.get_experiment(id=experiment.id)
+
+
+def test_comparison_samples_pair_the_test_cases_sync_and_async(stack: Stack, key: str) -> None:
+    client = Client(base_url=stack.base_url, api_key=key)
+    template = client.create_prompt_template(name="Compare", messages="Answer {{q}}.")
+    collection = client.create_collection(name="Compare cases")
+    collection.add_many(variables=[{"q": f"q{i}", "region": r} for i, r in enumerate(["US", "EU", "US"])])
+    collection = client.get_collection(id=collection.id)
+    criterion_set = client.create_criterion_set(name="Compare criteria", criteria=["Right?"])
+    a = _rated(client, "A", template, collection, criterion_set, ["ok", "fail", "ok"])
+    b = _rated(client, "B", template, collection, criterion_set, ["fail", "ok", "ok"])
+    entries = [v.id for v in collection.variables]
+    ids = {e.id: {r.prompt.template_variables.id: r.id for r in e.rated_responses} for e in (a, b)}
+
+    every = client.list_comparison_samples(a, b)
+    assert [(s.experiment_id, s.template_variables_id) for s in every] == [
+        (e.id, entry) for entry in entries for e in (a, b)
+    ]
+    assert all(s.prompt_response_ids == [ids[s.experiment_id][s.template_variables_id]] for s in every)
+    improved = client.list_comparison_samples(a, b, filter_samples_by="improved")
+    assert [(s.experiment_id, s.template_variables_id) for s in improved] == [(a.id, entries[1]), (b.id, entries[1])]
+    regressed = client.list_comparison_samples(
+        a, b, filter_samples_by="regressed", categorical_filters={"region": ["US"]}
+    )
+    assert [s.template_variables_id for s in regressed] == [entries[0], entries[0]]
+    assert (
+        client.list_comparison_samples(a, b, filter_samples_by="regressed", categorical_filters={"region": ["EU"]})
+        == []
+    )
+    other_criterion = client.create_criterion_set(name="Unused", criteria=["Unused?"]).criteria[0].id
+    assert client.list_comparison_samples(a, b, filter_samples_by="improved", criterion_ids=[other_criterion]) == []
+    with pytest.raises(APIError) as same:
+        client.list_comparison_samples(a, a)
+    assert same.value.status_code == 422 and "experiment_b_id" in same.value.message
+
+    async def flow() -> list[Any]:
+        async with AsyncClient(base_url=stack.base_url, api_key=key) as aclient:
+            return await aclient.list_comparison_samples(a, b, filter_samples_by="regressed")
+
+    assert [(s.experiment_id, s.template_variables_id) for s in asyncio.run(flow())] == [
+        (a.id, entries[0]),
+        (b.id, entries[0]),
+    ]
