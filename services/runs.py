@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from models.orm import Entry, Experiment, Job, PromptResponse
 from models.schemas.responses import BatchCreateRatings, BatchCreateResponses
-from services import jobs, responses
+from services import jobs, response_columns, responses
 from services.errors import Conflict, Invalid, NotFound, owned
 from services.settings import Settings
 from services.states import JobKind, TaskState
@@ -31,8 +31,10 @@ def start_generation(
     """Create the experiment's generation job: one item per (entry, epoch), or the given items."""
     if jobs.active_job_for(session, experiment.id) is not None:
         raise Conflict(f"Experiment {experiment.id} is already running (task {experiment.generation_task_id})")
-    if experiment.prompt_template_id is None:
+    from_column = experiment.response_column_id is not None
+    if experiment.prompt_template_id is None and not from_column:
         raise Invalid("body.prompt_template_id: the experiment has no prompt template to generate from")
+    n_epochs = 1 if from_column else n_epochs  # a column holds one response per test case
     if items is None:
         entry_ids = session.scalars(
             select(Entry.id).where(Entry.collection_id == experiment.collection_id).order_by(Entry.id)
@@ -49,11 +51,17 @@ def start_generation(
         kind=JobKind.EXPERIMENT,
         items=items,
         experiment_id=experiment.id,
-        params={"rating_mode": rating_mode, "llm_config_id": experiment.llm_config_id},
+        params={
+            "rating_mode": rating_mode,
+            "llm_config_id": experiment.llm_config_id,
+            response_columns.STORED_RESPONSES: from_column,
+        },
         time_limit_seconds=time_limit_seconds or experiment.time_limit_seconds,
     )
     if job.status == TaskState.PENDING:
         experiment.generation_task_id = job.id
+        if from_column:
+            response_columns.store(session, experiment, job, items)
     session.flush()
     return job
 

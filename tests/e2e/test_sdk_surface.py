@@ -244,3 +244,42 @@ def test_comparison_samples_pair_the_test_cases_sync_and_async(stack: Stack, key
         (a.id, entries[0]),
         (b.id, entries[0]),
     ]
+
+
+def test_a_response_column_is_rated_without_calling_the_model(stack: Stack, key: str) -> None:
+    client = Client(base_url=stack.base_url, api_key=key)
+    template = client.create_prompt_template(name="Column", messages="Answer {{q}}.")
+    collection = client.create_collection(name="Column cases", columns=["q", "answer"])
+    rows = [{"q": "a", "answer": "Paris"}, {"q": "b", "answer": "It will fail"}, {"q": "c", "answer": ""}]
+    collection.add_many(variables=rows)
+    answer_column = next(c for c in client.get_collection(id=collection.id).columns if c.name == "answer")
+    stack.fake.reset()
+    experiment = client.run_experiment(
+        name="From column",
+        prompt_template=template,
+        collection=collection,
+        criteria=["Is it right?", "Is it short?"],
+        response_column_id=answer_column.id,
+        n_epochs=3,
+    )
+    assert stack.fake.stats()["calls"] == 4, "only the judge is called: two answers x two criteria"
+    by_value = {r.prompt.template_variables.input_values["q"]: r for r in experiment.rated_responses}
+    assert [by_value[q].epoch for q in "abc"] == [1, 1, 1]
+    assert by_value["a"].response_str == "Paris" and {r.rating for r in by_value["a"].ratings} == {"YES"}
+    assert {r.rating for r in by_value["b"].ratings} == {"NO"}
+    assert by_value["c"].ratings == [] and "no value in the response column 'answer'" in by_value["c"].error
+    assert experiment.response_column_id == answer_column.id
+    assert (experiment.results.num_failed_responses, experiment.results.mean_all_ratings.yes) == (1, 0.5)
+
+    calls = stack.fake.stats()["calls"]
+    criterion_set = client.get_criterion_set(id=experiment.criterion_set.id)
+    bare = client.create_experiment(
+        name="Column, no template",
+        prompt_template=None,
+        collection=collection,
+        criterion_set=criterion_set,
+        response_column_id=answer_column.id,
+    )
+    bare.run()
+    assert stack.fake.stats()["calls"] == calls + 4
+    assert sorted(r.response_str for r in bare.rated_responses) == ["", "It will fail", "Paris"]
