@@ -264,6 +264,10 @@ class Experiment(Timestamped, Base):
     time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
     generation_task_id: Mapped[str | None] = mapped_column(String(36))
     has_internal_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    agent_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    evaluation_agent_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # AGENTIC: the tasks and criteria uploads are keyed by, frozen at creation (services/agent_results.py).
+    agent_definition: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
     prompt_template: Mapped[PromptTemplate | None] = relationship(lazy="joined")
     collection: Mapped[Collection] = relationship(lazy="joined", innerjoin=True)
     criterion_set: Mapped[CriterionSet] = relationship(lazy="joined", innerjoin=True)
@@ -318,6 +322,8 @@ class PromptResponse(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Reported by a client that produced the response itself (GenerationMetadata.cached_tokens).
     cached_tokens: Mapped[int | None] = mapped_column(Integer)
+    # An uploaded agent trial's trajectory, kept as sent.
+    trajectory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     prompt: Mapped[Prompt] = relationship(lazy="joined", innerjoin=True)
     llm_config: Mapped[LLMConfig | None] = relationship(lazy="joined")
     ratings: Mapped[list[Rating]] = relationship(

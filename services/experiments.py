@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from models.orm import Collection, CriterionSet, Experiment, LLMConfig, PromptTemplate
 from models.schemas.experiments import ExperimentCreate, ExperimentQuery
-from services import criteria, execution, results
+from services import agent_results, criteria, execution, results
 from services.errors import Conflict, Invalid, owned
 from services.pagination import Paged, paginate
 from services.settings import Settings
@@ -66,8 +66,11 @@ def create(session: Session, settings: Settings, project_id: int, body: Experime
         template = owned(
             session, PromptTemplate, project_id, body.prompt_template_id, "Prompt template", "body.prompt_template_id"
         )
-    elif body.response_column_id is None:
-        raise Invalid("body.prompt_template_id: required unless response_column_id names the responses")
+    elif body.response_column_id is None and body.evaluation_mode != "AGENTIC":
+        raise Invalid(
+            "body.prompt_template_id: required unless response_column_id names the responses "
+            "or the experiment is AGENTIC"
+        )
     if body.llm_config_id is not None:
         owned(session, LLMConfig, project_id, body.llm_config_id, "LLM config", "body.llm_config_id")
     _check_response_column(collection, body.response_column_id)
@@ -86,9 +89,13 @@ def create(session: Session, settings: Settings, project_id: int, body: Experime
         generation_params=body.generation_params.model_dump(exclude_none=True) if body.generation_params else None,
         response_column_id=body.response_column_id,
         evaluation_mode=body.evaluation_mode,
+        agent_config=body.agent_config,
+        evaluation_agent_config=body.evaluation_agent_config,
         use_cache=body.use_cache,
         time_limit_seconds=body.time_limit_seconds,
     )
+    if body.evaluation_mode == "AGENTIC":
+        agent_results.freeze(session, experiment, collection)
     session.add(experiment)
     session.flush()
     return experiment

@@ -6,6 +6,7 @@ from flask import Blueprint, Flask
 
 from api.auth import bind_project
 from api.resources import (
+    agent_results,
     collections,
     criteria,
     criterion_sets,
@@ -28,6 +29,7 @@ PROJECT_RESOURCES = (
     responses,
     ratings,
     scenario_sets,
+    agent_results,
 )
 
 

@@ -43,6 +43,8 @@ class ExperimentCreate(RequestModel):
     rating_version: str | None = None
     response_column_id: Id | None = None
     evaluation_mode: EvaluationMode = "STANDARD"
+    agent_config: dict[str, Any] | None = None
+    evaluation_agent_config: dict[str, Any] | None = None
     use_cache: bool = Field(default=False, description="Assay extension: reuse identical model calls")
     time_limit_seconds: int | None = Field(
         default=None, ge=1, le=30 * 24 * 3600, description="Assay extension: a run's time limit (TIMEOUT after it)"
@@ -113,6 +115,9 @@ class ExperimentOut(WireModel):
     n_epochs: int | None = None
     response_column_id: int | None = None
     evaluation_mode: str = "STANDARD"
+    agent_config: dict[str, Any] | None = None
+    evaluation_agent_config: dict[str, Any] | None = None
+    dropped_trajectories: int = 0
     use_cache: bool = False
     time_limit_seconds: int | None = None
     results: ExperimentResults | None = None

@@ -58,6 +58,7 @@ class PromptResponseOut(WireModel):
     epoch: int
     annotation: str = ""
     termination_reason: str | None = None
+    trajectory: dict[str, Any] | None = None
     experiment_id: int | None = None
     ratings: list[RatingOut] = Field(default=[], validation_alias="verdicts")
     created_at: UtcDatetime

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from elluminate import AsyncClient, Client
-from elluminate.exceptions import APIError, ConflictError, NotFoundError
+from elluminate.exceptions import APIError, ConflictError, NotFoundError, PartialUploadError, TaskMatchError
 from elluminate.schemas import GenerationMetadata
+from elluminate.schemas.agent_results import AgentTrialResult, AgentTrialTaskRef, CriterionRatingIn
+from elluminate.streaming import TaskStatus
 
 from tests.e2e.conftest import Stack
 
@@ -283,3 +285,110 @@ def test_a_response_column_is_rated_without_calling_the_model(stack: Stack, key:
     bare.run()
     assert stack.fake.stats()["calls"] == calls + 4
     assert sorted(r.response_str for r in bare.rated_responses) == ["", "It will fail", "Paris"]
+
+
+def _agentic(client: Client, name: str) -> tuple[Any, Any]:
+    collection = client.create_collection(name=f"{name} tasks", columns=["task_name", "goal"])
+    collection.add_many(variables=[{"task_name": f"t{i}", "goal": f"goal {i}"} for i in range(3)])
+    criterion_set = client.create_criterion_set(name=f"{name} criteria", criteria=["Did it reach {{goal}}?", "Polite?"])
+    experiment = client.create_experiment(
+        name=name,
+        prompt_template=None,
+        collection=client.get_collection(id=collection.id),
+        criterion_set=criterion_set,
+        evaluation_mode="AGENTIC",
+        agent_config={"agent": "outside"},
+    )
+    return experiment, criterion_set
+
+
+def _trial(task_name: str, answer: str, **extra: Any) -> AgentTrialResult:
+    return AgentTrialResult(task_name=task_name, messages=[{"role": "assistant", "content": answer}], **extra)
+
+
+def test_agentic_results_are_matched_stored_and_rated_by_the_judge(stack: Stack, key: str) -> None:
+    client = Client(base_url=stack.base_url, api_key=key)
+    experiment, criterion_set = _agentic(client, "Agents")
+    assert (experiment.evaluation_mode, experiment.agent_config) == ("AGENTIC", {"agent": "outside"})
+    definition = client.get_agent_results_definition(experiment)
+    assert definition.task_name_column == "task_name" and [t.task_name for t in definition.tasks] == ["t0", "t1", "t2"]
+    reach, polite = (c.id for c in criterion_set.criteria)
+    assert [c.rendered_criterion_str for c in definition.tasks[1].criteria] == ["Did it reach goal 1?", "Polite?"]
+
+    refs = [AgentTrialTaskRef(task_name="t0"), AgentTrialTaskRef(task_id=definition.tasks[1].task_id)]
+    preview = client.preview_agent_results_matching(experiment, [*refs, AgentTrialTaskRef(task_name="t9")])
+    assert (preview.matched, preview.unmatched) == (2, 1)
+    assert [m.task_id for m in preview.results[:2]] == [t.task_id for t in definition.tasks[:2]]
+    assert "t9" in preview.unmatched_results[0].reason
+
+    with pytest.raises(TaskMatchError) as nothing:
+        client.upload_agent_results(experiment, [_trial("t9", "x")])
+    assert nothing.value.accepted_tasks_total == 3 and nothing.value.accepted_tasks[0].task_name == "t0"
+
+    stack.fake.reset()
+    precomputed = [CriterionRatingIn(criterion_id=reach, rating="YES", reasoning="checked by the harness")]
+    results = [
+        _trial("t0", "Done.", criterion_ratings=precomputed, input_tokens=11, duration_seconds=2.0),
+        _trial("t1", "I fail at this.", trajectory={"schema_version": "ATIF-v1.7", "steps": []}),
+        _trial("t9", "lost"),
+    ]
+    with pytest.raises(PartialUploadError):
+        experiment.upload_agent_results(results[2:] + results[:1], raise_on_partial=True, epoch=3, evaluate=False)
+    uploaded = client.upload_agent_results(experiment, results)
+    assert (uploaded.created_responses, uploaded.created_ratings, uploaded.pending_evaluations) == (2, 1, 2)
+    assert len(uploaded.errors) == 1 and uploaded.errors[0].startswith("results[2]")
+    final = client.wait_for_agent_evaluation(experiment, task_id=uploaded.evaluation_task_id)
+    assert final.status == TaskStatus.SUCCESS
+    assert stack.fake.stats()["calls"] == 3, "the judge rates only what the upload brought no rating for"
+
+    rated = client.get_experiment(id=experiment.id).rated_responses
+    by_task = {(r.prompt.template_variables.input_values["task_name"], r.epoch): r for r in rated}
+    verdicts = {c: {r.criterion.id: (r.rating, r.reasoning) for r in by_task[(c, 1)].ratings} for c in ("t0", "t1")}
+    assert verdicts["t0"][reach] == ("YES", "checked by the harness") and verdicts["t0"][polite][0] == "YES"
+    assert {v for v, _ in verdicts["t1"].values()} == {"NO"}
+    assert by_task[("t0", 1)].generation_metadata.input_tokens == 11
+    assert by_task[("t1", 1)].trajectory == {"schema_version": "ATIF-v1.7", "steps": []}
+    assert len(by_task[("t0", 3)].ratings) == 1, "the partial upload was stored, not evaluated"
+
+    with pytest.raises(APIError) as again:
+        client.upload_agent_results(experiment, results[:1])
+    assert again.value.status_code == 400 and "already has a result for epoch 1" in again.value.message
+    standard = client.create_experiment(
+        name="Not agentic",
+        prompt_template=client.create_prompt_template(name="P", messages="{{goal}}"),
+        collection=experiment.collection,
+        criterion_set=criterion_set,
+    )
+    with pytest.raises(APIError) as not_agentic:
+        client.get_agent_results_definition(standard)
+    assert not_agentic.value.status_code == 422
+
+
+async def _agentic_async(base_url: str, key: str, experiment_id: int) -> None:
+    async with AsyncClient(base_url=base_url, api_key=key) as client:
+        experiment = await client.get_experiment(id=experiment_id)
+        definition = await experiment.aget_agent_results_definition()
+        assert definition == await client.get_agent_results_definition(experiment_id)
+        preview = await experiment.apreview_agent_results_matching([AgentTrialTaskRef(task_name="t2")])
+        assert preview.results[0].task_id == definition.tasks[2].task_id
+        assert (
+            await client.preview_agent_results_matching(
+                experiment, [AgentTrialTaskRef(task_id=definition.tasks[-1].task_id + 1000)]
+            )
+        ).unmatched == 1
+        uploaded = await experiment.aupload_agent_results([_trial("t2", "Fine.")], evaluate=False)
+        assert (uploaded.created_responses, uploaded.pending_evaluations, uploaded.evaluation_task_id) == (1, 0, None)
+        again = await client.upload_agent_results(experiment_id, [_trial("t1", "Also fine.")], epoch=2)
+        final = await client.wait_for_agent_evaluation(experiment_id, task_id=again.evaluation_task_id)
+        assert final.status == TaskStatus.SUCCESS
+        rated = {
+            (r.prompt.template_variables.input_values["task_name"], r.epoch): r
+            for r in (await client.get_experiment(id=experiment_id)).rated_responses
+        }
+        assert rated[("t2", 1)].ratings == [] and len(rated[("t1", 2)].ratings) == 2
+
+
+def test_agentic_results_async(stack: Stack, key: str) -> None:
+    client = Client(base_url=stack.base_url, api_key=key)
+    experiment, _ = _agentic(client, "Async agents")
+    asyncio.run(_agentic_async(stack.base_url, key, experiment.id))
