@@ -56,10 +56,24 @@ def _check_response_column(collection: Collection, column_id: int | None) -> Non
         raise Invalid(f"body.response_column_id: column {column_id} is not a column of collection {collection.id}")
 
 
+def _check_mode(body: ExperimentCreate) -> None:
+    """Persona (MULTI_TURN) experiments simulate conversations from a scenario set: not available."""
+    for field, value in (
+        ("evaluation_mode", body.evaluation_mode == "MULTI_TURN"),
+        ("scenario_set_id", body.scenario_set_id is not None),
+        ("persona_group_id", body.persona_group_id is not None),
+    ):
+        if value:
+            raise Invalid(f"body.{field}: MULTI_TURN (Persona) experiments are not supported by this server")
+    if body.collection_id is None:
+        raise Invalid("body.collection_id: required (the collection of test cases or tasks)")
+
+
 def create(session: Session, settings: Settings, project_id: int, body: ExperimentCreate) -> Experiment:
     """Validate every reference, then write the experiment row (no job is started here)."""
     if session.scalar(select(Experiment.id).where(Experiment.project_id == project_id, Experiment.name == body.name)):
         raise Conflict(f"Experiment '{body.name}' already exists")
+    _check_mode(body)
     collection = owned(session, Collection, project_id, body.collection_id, "Collection", "body.collection_id")
     template = None
     if body.prompt_template_id is not None:

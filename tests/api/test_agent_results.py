@@ -82,3 +82,17 @@ def test_agentic_needs_a_named_column_and_standard_experiments_have_no_definitio
     standard = project.post("experiments", json={**body, "prompt_template_id": template.get_json()["id"]})
     res = project.get(f"experiments/{standard.get_json()['id']}/agent-results/definition")
     assert res.status_code == 422 and "not an AGENTIC experiment" in res.get_json()["detail"]
+
+
+def test_persona_experiments_are_refused_naming_the_field(project: ProjectHandle) -> None:
+    scenario_set = project.post("scenario-sets", json={"name": "Calls"}).get_json()
+    criterion_set = project.post("criterion_sets", json={"name": "C", "criteria": [{"criterion_str": "x"}]}).get_json()
+    base = {"name": "P", "criterion_set_id": criterion_set["id"], "evaluation_mode": "STANDARD"}
+    for extra, field in (
+        ({"scenario_set_id": scenario_set["id"]}, "body.scenario_set_id"),
+        ({"evaluation_mode": "MULTI_TURN"}, "body.evaluation_mode"),
+        ({}, "body.collection_id"),
+    ):
+        res = project.post("experiments", json={**base, **extra})
+        assert res.status_code == 422 and res.get_json()["detail"].startswith(field), res.get_json()
+    assert project.get("experiments").get_json()["count"] == 0

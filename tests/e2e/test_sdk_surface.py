@@ -338,7 +338,7 @@ def test_agentic_results_are_matched_stored_and_rated_by_the_judge(stack: Stack,
     assert (uploaded.created_responses, uploaded.created_ratings, uploaded.pending_evaluations) == (2, 1, 2)
     assert len(uploaded.errors) == 1 and uploaded.errors[0].startswith("results[2]")
     final = client.wait_for_agent_evaluation(experiment, task_id=uploaded.evaluation_task_id)
-    assert final.status == TaskStatus.SUCCESS
+    assert final.status == TaskStatus.SUCCESS and experiment.wait_for_evaluation().is_complete
     assert stack.fake.stats()["calls"] == 3, "the judge rates only what the upload brought no rating for"
 
     rated = client.get_experiment(id=experiment.id).rated_responses
@@ -379,8 +379,11 @@ async def _agentic_async(base_url: str, key: str, experiment_id: int) -> None:
         uploaded = await experiment.aupload_agent_results([_trial("t2", "Fine.")], evaluate=False)
         assert (uploaded.created_responses, uploaded.pending_evaluations, uploaded.evaluation_task_id) == (1, 0, None)
         again = await client.upload_agent_results(experiment_id, [_trial("t1", "Also fine.")], epoch=2)
-        final = await client.wait_for_agent_evaluation(experiment_id, task_id=again.evaluation_task_id)
-        assert final.status == TaskStatus.SUCCESS
+        events = [e async for e in client.stream_agent_evaluation(experiment_id, task_id=again.evaluation_task_id)]
+        assert events[-1].status == TaskStatus.SUCCESS
+        assert (await experiment.await_for_evaluation()).is_complete, "nothing left to wait for"
+        third = await client.upload_agent_results(experiment_id, [_trial("t0", "Sure.")], epoch=3)
+        assert (await experiment.await_for_evaluation(task_id=third.evaluation_task_id)).status == TaskStatus.SUCCESS
         rated = {
             (r.prompt.template_variables.input_values["task_name"], r.epoch): r
             for r in (await client.get_experiment(id=experiment_id)).rated_responses
