@@ -15,13 +15,20 @@ from sqlalchemy.orm import Session, lazyload
 from models.db import in_batches
 from models.orm import Entry, Experiment, Job, PromptResponse
 from services import responses
+from services.errors import Invalid
 
 # Marks a job whose responses were stored when it was created: it needs no prompt template to run.
 STORED_RESPONSES = "stored_responses"
 
 
 def column_name(experiment: Experiment) -> str:
-    return next(c.name for c in experiment.collection.columns if c.id == experiment.response_column_id)
+    for column in experiment.collection.columns:
+        if column.id == experiment.response_column_id:
+            return column.name
+    raise Invalid(
+        f"response_column_id: column {experiment.response_column_id} is no longer a column of collection "
+        f"{experiment.collection_id}"
+    )
 
 
 def store(session: Session, experiment: Experiment, job: Job, items: list[list[int]]) -> None:

@@ -76,3 +76,20 @@ def test_comparison_samples_check_their_query(project: ProjectHandle, other_proj
     for query, status, field in cases:
         res = project.get("responses/comparison/samples", query_string=query)
         assert res.status_code == status and res.get_json()["detail"].startswith(field), (query, res.get_json())
+
+
+def test_running_from_a_response_column_that_was_removed_is_a_422(project: ProjectHandle) -> None:
+    rows = [{"q": "a", "answer": "x"}]
+    collection = project.post("collections", json={"name": "Cols", "variables": rows}).get_json()
+    answer = next(c for c in collection["columns"] if c["name"] == "answer")
+    criterion_set = project.post("criterion_sets", json={"name": "S", "criteria": [{"criterion_str": "Ok?"}]})
+    body = {"collection_id": collection["id"], "criterion_set_id": criterion_set.get_json()["id"]}
+    experiment = project.post("experiments", json={"name": "E", **body, "response_column_id": answer["id"]})
+    assert experiment.status_code == 201 and experiment.get_json()["prompt_template"] is None
+    q = next(c for c in collection["columns"] if c["name"] == "q")
+    project.put(f"collections/{collection['id']}", json={"name": "Cols", "columns": [q]})
+    res = project.post(f"experiments/{experiment.get_json()['id']}/run", json={"rating_mode": "fast", "n_epochs": 1})
+    assert res.status_code == 422 and res.get_json()["detail"].startswith("response_column_id:")
+    assert (
+        project.get("responses", query_string={"experiment_id": experiment.get_json()["id"]}).get_json()["count"] == 0
+    )
