@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from models.db import in_batches
 from models.orm import Collection, Criterion, Entry, Experiment, Job, PromptResponse, Rating
 from models.schemas.agent_results import AgentResultsUpload, AgentTrialIn, TaskRef
 from services import jobs, responses
-from services.errors import Invalid, ServiceError, owned
+from services.errors import Conflict, Invalid, ServiceError, owned
 from services.execution import active_criteria
 from services.response_columns import STORED_RESPONSES
 from services.settings import Settings
@@ -109,7 +110,10 @@ def load(session: Session, project_id: int, experiment_id: int) -> Frozen:
     if experiment.evaluation_mode != "AGENTIC" or not definition:
         raise Invalid(f"Experiment {experiment.id} is not an AGENTIC experiment (evaluation_mode AGENTIC)")
     tasks = {task_id: name for task_id, name in definition["tasks"]}
-    frozen = Frozen(experiment, definition["task_name_column"], tasks, definition["criterion_ids"])
+    # A frozen criterion deleted since accepts no rating any more.
+    kept = set(session.scalars(select(Criterion.id).where(Criterion.id.in_(definition["criterion_ids"]))))
+    criterion_ids = [c for c in definition["criterion_ids"] if c in kept]
+    frozen = Frozen(experiment, definition["task_name_column"], tasks, criterion_ids)
     for batch in in_batches(sorted(tasks)):
         rows = session.execute(select(Entry.id, Entry.input_values).where(Entry.id.in_(batch)))
         frozen.current.update((entry_id, values) for entry_id, values in rows)
@@ -268,7 +272,12 @@ def _store(session: Session, experiment: Experiment, epoch: int, rows: list[Any]
         _response(experiment, epoch, prompts[task_id].id, task_id, trial, ratings) for task_id, trial, ratings in rows
     ]
     session.add_all(stored)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another upload stored a result for one of these tasks and epoch meanwhile
+        raise Conflict(
+            f"a concurrent upload stored results for epoch {epoch} of these tasks; nothing was stored"
+        ) from None
     return stored
 
 

@@ -96,3 +96,14 @@ def test_persona_experiments_are_refused_naming_the_field(project: ProjectHandle
         res = project.post("experiments", json={**base, **extra})
         assert res.status_code == 422 and res.get_json()["detail"].startswith(field), res.get_json()
     assert project.get("experiments").get_json()["count"] == 0
+
+
+def test_a_rating_for_a_criterion_deleted_since_is_reported(project: ProjectHandle) -> None:
+    experiment_id, criteria = _agentic(project)
+    assert project.delete(f"criteria/{criteria[0]}").status_code in (200, 204)
+    ratings = [{"criterion_id": criteria[0], "rating": "YES"}]
+    results = [_trial("a", criterion_ratings=ratings)]
+    res = project.post(f"experiments/{experiment_id}/agent-results", json={"results": results, "evaluate": False})
+    assert res.status_code == 200 and res.get_json()["errors"][0].startswith("results[0].criterion_ratings[0]")
+    definition = project.get(f"experiments/{experiment_id}/agent-results/definition").get_json()
+    assert [c["criterion_id"] for c in definition["tasks"][0]["criteria"]] == criteria[1:]
