@@ -121,3 +121,13 @@ def test_another_projects_set_scenario_and_field_are_404(project: ProjectHandle,
     assert project.get(f"scenario-sets/{other['id']}/scenarios/{scenario['id']}").status_code == 404
     assert other_project.get(f"scenario-sets/{other['id']}/scenarios/{scenario['id']}").status_code == 404
     assert project.get(f"scenario-sets/{sid}/scenarios/{scenario['id']}").status_code == 200
+
+
+def test_a_set_is_renamed_and_described_but_never_onto_a_taken_name(project: ProjectHandle) -> None:
+    sid = _set(project)["id"]
+    _set(project, "Taken")
+    res = project.put(f"scenario-sets/{sid}", json={"name": "Renamed", "description": "new"})
+    assert res.status_code == 200 and (res.get_json()["name"], res.get_json()["description"]) == ("Renamed", "new")
+    clash = project.put(f"scenario-sets/{sid}", json={"name": "Taken"})
+    assert clash.status_code == 400 and clash.get_json()["detail"].startswith("body.name")
+    assert project.get(f"scenario-sets/{sid}").get_json()["name"] == "Renamed"
