@@ -178,7 +178,9 @@ def prepare_uploads(
         if key in keys:
             raise Invalid(f"{where(i)}: repeats {where(keys[key])} (entry {key[1]}, epoch {key[2]})")
         keys[key] = i
-    for experiment_id, entry_id, epoch, response_id in _stored_keys(session, keys):
+    stored = _stored_keys(session, keys)
+    if stored:
+        experiment_id, entry_id, epoch, response_id = stored[0]
         raise Conflict(
             f"{where(keys[(experiment_id, entry_id, epoch)])}: experiment {experiment_id} already has response "
             f"{response_id} for entry {entry_id}, epoch {epoch}; add it under another epoch or delete that one first"
