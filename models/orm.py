@@ -264,6 +264,10 @@ class Experiment(Timestamped, Base):
     time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
     generation_task_id: Mapped[str | None] = mapped_column(String(36))
     has_internal_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    agent_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    evaluation_agent_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # AGENTIC: the tasks and criteria uploads are keyed by, frozen at creation (services/agent_results.py).
+    agent_definition: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
     prompt_template: Mapped[PromptTemplate | None] = relationship(lazy="joined")
     collection: Mapped[Collection] = relationship(lazy="joined", innerjoin=True)
     criterion_set: Mapped[CriterionSet] = relationship(lazy="joined", innerjoin=True)
@@ -316,6 +320,10 @@ class PromptResponse(Base):
     input_cost_usd: Mapped[float | None] = mapped_column(Float)
     output_cost_usd: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Reported by a client that produced the response itself (GenerationMetadata.cached_tokens).
+    cached_tokens: Mapped[int | None] = mapped_column(Integer)
+    # An uploaded agent trial's trajectory, kept as sent.
+    trajectory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     prompt: Mapped[Prompt] = relationship(lazy="joined", innerjoin=True)
     llm_config: Mapped[LLMConfig | None] = relationship(lazy="joined")
     ratings: Mapped[list[Rating]] = relationship(
@@ -361,18 +369,20 @@ class Rating(Base):
         return _metadata(None, self.llm_model_name, self)
 
 
+USAGE_KEYS = ("duration_seconds", "input_tokens", "output_tokens", "reasoning_tokens", "cached_tokens")
+# The model of a response uploaded with usage but no model: 0.7.x requires `llm_model_config` then.
+EXTERNAL_MODEL = {"name": "external", "llm_model_name": "external"}
+
+
 def _metadata(config: LLMConfig | None, model_name: str | None, row: Any) -> dict[str, Any] | None:
     """The SDK's GenerationMetadata; 0.7.x requires `llm_model_config` whenever it is present."""
-    if config is None and model_name is None:
+    usage = {key: getattr(row, key, None) for key in USAGE_KEYS}
+    if config is None and model_name is None and all(value is None for value in usage.values()):
         return None
-    model_config: Any = config if config is not None else {"name": "platform default", "llm_model_name": model_name}
-    return {
-        "llm_model_config": model_config,
-        "duration_seconds": row.duration_seconds,
-        "input_tokens": row.input_tokens,
-        "output_tokens": row.output_tokens,
-        "reasoning_tokens": getattr(row, "reasoning_tokens", None),
-    }
+    model_config: Any = config
+    if config is None:
+        model_config = {"name": "platform default", "llm_model_name": model_name} if model_name else EXTERNAL_MODEL
+    return {"llm_model_config": model_config, **usage}
 
 
 class Job(Base):
@@ -433,3 +443,53 @@ class LLMCacheEntry(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     hits: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScenarioSet(Timestamped, Base):
+    """The samples of a Persona evaluation: each scenario has a goal, an expected outcome and the values
+    of the set's declared fields."""
+
+    __tablename__ = "scenario_sets"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    fields: Mapped[list[ScenarioField]] = relationship(
+        order_by="ScenarioField.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class ScenarioField(Base):
+    """A field every scenario of a set carries besides the goal and the expected outcome."""
+
+    __tablename__ = "scenario_fields"
+    __table_args__ = (UniqueConstraint("scenario_set_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scenario_set_id: Mapped[int] = mapped_column(ForeignKey("scenario_sets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    field_type: Mapped[str] = mapped_column(String(20), default="text")
+    default_value: Mapped[str] = mapped_column(Text, default="")
+
+
+class Scenario(Base):
+    """One scenario; `field_values` holds every declared field (defaults filled in), `identity_hash`
+    what `skip_existing` compares."""
+
+    __tablename__ = "scenarios"
+    __table_args__ = (Index("ix_scenarios_scenario_set_id_identity_hash", "scenario_set_id", "identity_hash"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scenario_set_id: Mapped[int] = mapped_column(ForeignKey("scenario_sets.id", ondelete="CASCADE"))
+    goal: Mapped[str] = mapped_column(Text)
+    expected_conversation_outcome: Mapped[str] = mapped_column(Text)
+    field_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    identity_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+ScenarioSet.scenarios_count = column_property(
+    select(func.count(Scenario.id))
+    .where(Scenario.scenario_set_id == ScenarioSet.id)
+    .correlate_except(Scenario)
+    .scalar_subquery()
+)

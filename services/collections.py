@@ -445,12 +445,16 @@ def _only_new(session: Session, collection_id: int, params: list[dict[str, Any]]
     hashes = {p["identity_hash"] for p in params}
     if len(hashes) <= HASH_IN_LIMIT:
         stored = stored.where(Entry.identity_hash.in_(hashes))
-    seen = set(session.scalars(stored))
+    return unseen(params, set(session.scalars(stored)))
+
+
+def unseen(rows: list[dict[str, Any]], seen: set[str]) -> list[dict[str, Any]]:
+    """The rows whose `identity_hash` is neither in `seen` nor on an earlier row (`seen` grows)."""
     fresh = []
-    for p in params:
-        if p["identity_hash"] not in seen:
-            seen.add(p["identity_hash"])
-            fresh.append(p)
+    for row in rows:
+        if row["identity_hash"] not in seen:
+            seen.add(row["identity_hash"])
+            fresh.append(row)
     return fresh
 
 

@@ -411,12 +411,10 @@ def store_batch_response(
     experiment = session.get(Experiment, item["experiment_id"]) if item.get("experiment_id") else None
     template = experiment.prompt_template if experiment else None
     responses_service.replace_existing(session, experiment, entry.id, item.get("epoch", 1))
-    metadata = item.get("metadata") or {}
-    usage = (
-        _usage(result)
-        if result
-        else {k: metadata.get(k) for k in ("duration_seconds", "input_tokens", "output_tokens", "reasoning_tokens")}
-    )
+    if target.needs_generation:
+        usage = {**_usage(result), "llm_model_name": target.spec.model}
+    else:
+        usage = responses_service.uploaded_columns(item.get("metadata"), item.get("llm_config_id"))
     session.add(
         PromptResponse(
             project_id=job.project_id,
@@ -426,7 +424,6 @@ def store_batch_response(
             epoch=item.get("epoch", 1),
             job_id=job_id,
             llm_config_id=item.get("llm_config_id"),
-            llm_model_name=target.spec.model if target.needs_generation else None,
             messages=[result.message] if result else (item.get("messages") or []),
             error=error,
             **usage,

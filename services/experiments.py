@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from models.orm import Collection, CriterionSet, Experiment, LLMConfig, PromptTemplate
 from models.schemas.experiments import ExperimentCreate, ExperimentQuery
-from services import criteria, execution, results
+from services import agent_results, criteria, execution, results
 from services.errors import Conflict, Invalid, owned
 from services.pagination import Paged, paginate
 from services.settings import Settings
@@ -56,18 +56,35 @@ def _check_response_column(collection: Collection, column_id: int | None) -> Non
         raise Invalid(f"body.response_column_id: column {column_id} is not a column of collection {collection.id}")
 
 
+def _check_mode(body: ExperimentCreate) -> None:
+    """Persona (MULTI_TURN) experiments simulate conversations from a scenario set: not available."""
+    for field, value in (
+        ("evaluation_mode", body.evaluation_mode == "MULTI_TURN"),
+        ("scenario_set_id", body.scenario_set_id is not None),
+        ("persona_group_id", body.persona_group_id is not None),
+    ):
+        if value:
+            raise Invalid(f"body.{field}: MULTI_TURN (Persona) experiments are not supported by this server")
+    if body.collection_id is None:
+        raise Invalid("body.collection_id: required (the collection of test cases or tasks)")
+
+
 def create(session: Session, settings: Settings, project_id: int, body: ExperimentCreate) -> Experiment:
     """Validate every reference, then write the experiment row (no job is started here)."""
     if session.scalar(select(Experiment.id).where(Experiment.project_id == project_id, Experiment.name == body.name)):
         raise Conflict(f"Experiment '{body.name}' already exists")
+    _check_mode(body)
     collection = owned(session, Collection, project_id, body.collection_id, "Collection", "body.collection_id")
     template = None
     if body.prompt_template_id is not None:
         template = owned(
             session, PromptTemplate, project_id, body.prompt_template_id, "Prompt template", "body.prompt_template_id"
         )
-    elif body.response_column_id is None:
-        raise Invalid("body.prompt_template_id: required unless response_column_id names the responses")
+    elif body.response_column_id is None and body.evaluation_mode != "AGENTIC":
+        raise Invalid(
+            "body.prompt_template_id: required unless response_column_id names the responses "
+            "or the experiment is AGENTIC"
+        )
     if body.llm_config_id is not None:
         owned(session, LLMConfig, project_id, body.llm_config_id, "LLM config", "body.llm_config_id")
     _check_response_column(collection, body.response_column_id)
@@ -86,9 +103,13 @@ def create(session: Session, settings: Settings, project_id: int, body: Experime
         generation_params=body.generation_params.model_dump(exclude_none=True) if body.generation_params else None,
         response_column_id=body.response_column_id,
         evaluation_mode=body.evaluation_mode,
+        agent_config=body.agent_config,
+        evaluation_agent_config=body.evaluation_agent_config,
         use_cache=body.use_cache,
         time_limit_seconds=body.time_limit_seconds,
     )
+    if body.evaluation_mode == "AGENTIC":
+        agent_results.freeze(session, experiment, collection)
     session.add(experiment)
     session.flush()
     return experiment

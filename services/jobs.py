@@ -179,7 +179,7 @@ def rejection_reason(session: Session, job: Job) -> str | None:
     if job.kind != JobKind.EXPERIMENT:
         return None
     experiment = session.get(Experiment, job.experiment_id)
-    if experiment is None or experiment.prompt_template_id is None:
+    if experiment is None or (experiment.prompt_template_id is None and not job.params.get("stored_responses")):
         return "the experiment or its prompt template was deleted after the job was queued"
     if experiment.llm_config_id != job.params.get("llm_config_id", experiment.llm_config_id):
         return "the experiment's LLM config changed after the job was queued"

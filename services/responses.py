@@ -10,10 +10,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from models.db import in_batches, insert_ignoring_conflicts
-from models.orm import Collection, Entry, Experiment, LLMConfig, Prompt, PromptResponse, PromptTemplate, Rating
+from models.orm import (
+    USAGE_KEYS,
+    Collection,
+    Entry,
+    Experiment,
+    LLMConfig,
+    Prompt,
+    PromptResponse,
+    PromptTemplate,
+    Rating,
+)
+from models.schemas.common import MAX_ID
 from models.schemas.responses import CreatePromptResponse, ResponsesQuery
 from services import templates
-from services.errors import Invalid, NotFound, owned
+from services.errors import Conflict, Invalid, NotFound, owned
 from services.pagination import Paged, paginate, paginate_by_id
 
 RESPONSE_ROLES = {"assistant", "tool", "user", "system"}
@@ -154,6 +165,67 @@ def check_items(
             raise NotFound(f"{where(i)}.llm_config_id: LLM config {item.llm_config_id} not found")
 
 
+def prepare_uploads(
+    session: Session, project_id: int, items: Sequence[CreatePromptResponse], where: Callable[[int], str]
+) -> None:
+    """Refuse uploads (items with messages) that would replace a stored response or repeat one of the same
+    request, and link each item whose metadata names one of the project's LLM configs to it."""
+    keys: dict[tuple[int, int, int], int] = {}
+    for i, item in enumerate(items):
+        if not item.messages or item.experiment_id is None:
+            continue
+        key = (item.experiment_id, item.template_variables_id, item.epoch)
+        if key in keys:
+            raise Invalid(f"{where(i)}: repeats {where(keys[key])} (entry {key[1]}, epoch {key[2]})")
+        keys[key] = i
+    stored = _stored_keys(session, keys)
+    if stored:
+        experiment_id, entry_id, epoch, response_id = stored[0]
+        raise Conflict(
+            f"{where(keys[(experiment_id, entry_id, epoch)])}: experiment {experiment_id} already has response "
+            f"{response_id} for entry {entry_id}, epoch {epoch}; add it under another epoch or delete that one first"
+        )
+    _link_configs(session, project_id, items)
+
+
+def _stored_keys(session: Session, keys: dict[tuple[int, int, int], int]) -> list[tuple[int, int, int, int]]:
+    """The stored responses among `keys` (experiment, entry, epoch), with their ids."""
+    entries_by_experiment: dict[int, set[int]] = {}
+    for experiment_id, entry_id, _ in keys:
+        entries_by_experiment.setdefault(experiment_id, set()).add(entry_id)
+    table = PromptResponse.__table__
+    found = []
+    for experiment_id, entry_ids in entries_by_experiment.items():
+        for batch in in_batches(sorted(entry_ids)):
+            query = select(table.c.experiment_id, table.c.entry_id, table.c.epoch, table.c.id).where(
+                table.c.experiment_id == experiment_id, table.c.entry_id.in_(batch)
+            )
+            found += [tuple(row) for row in session.execute(query) if tuple(row[:3]) in keys]
+    return found
+
+
+def _link_configs(session: Session, project_id: int, items: Sequence[CreatePromptResponse]) -> None:
+    """The SDK sends an LLMConfig given as metadata inside it, with `llm_config_id` null."""
+    named = {
+        item.metadata.llm_model_config.id
+        for item in items
+        if item.llm_config_id is None and item.metadata and item.metadata.llm_model_config
+    }
+    scope = select(LLMConfig.id).where(LLMConfig.project_id == project_id)
+    configs = _existing(session, scope, LLMConfig.id, {i for i in named if i is not None and 1 <= i <= MAX_ID})
+    for item in items:
+        reference = item.metadata.llm_model_config if item.metadata else None
+        if item.llm_config_id is None and reference is not None and reference.id in configs:
+            item.llm_config_id = reference.id
+
+
+def uploaded_columns(metadata: dict[str, Any] | None, llm_config_id: int | None) -> dict[str, Any]:
+    """A client-produced response's reported usage and, with no LLM config linked, its reported model name."""
+    metadata = metadata or {}
+    model = (metadata.get("llm_model_config") or {}).get("llm_model_name") if llm_config_id is None else None
+    return {"llm_model_name": model, **{key: metadata.get(key) for key in USAGE_KEYS}}
+
+
 def _existing(session: Session, scope: Select[Any], column: Any, ids: set[int]) -> set[int]:
     """The ids among `ids` that `scope` (a select of `column`) holds, asked 1,000 at a time."""
     found: set[int] = set()
@@ -163,12 +235,12 @@ def _existing(session: Session, scope: Select[Any], column: Any, ids: set[int]) 
 
 
 def add(session: Session, project_id: int, body: CreatePromptResponse) -> PromptResponse:
-    """Store a response the caller produced (no model call); it replaces that (entry, epoch)'s old one."""
+    """Store a response the caller produced (no model call); an (entry, epoch) already answered is a 409."""
     check_items(session, project_id, [body], lambda _: "body", needs_messages=True)
+    prepare_uploads(session, project_id, [body], lambda _: "body")
     entry = session.get_one(Entry, body.template_variables_id)
     experiment = session.get(Experiment, body.experiment_id) if body.experiment_id is not None else None
     template = experiment.prompt_template if experiment else None
-    replace_existing(session, experiment, entry.id, body.epoch)
     response = PromptResponse(
         project_id=project_id,
         experiment_id=experiment.id if experiment else None,
@@ -177,7 +249,7 @@ def add(session: Session, project_id: int, body: CreatePromptResponse) -> Prompt
         epoch=body.epoch,
         llm_config_id=body.llm_config_id,
         messages=body.messages,
-        **(body.metadata.model_dump() if body.metadata else {}),
+        **uploaded_columns(body.metadata.model_dump() if body.metadata else None, body.llm_config_id),
     )
     session.add(response)
     session.flush()

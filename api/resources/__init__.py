@@ -6,6 +6,7 @@ from flask import Blueprint, Flask
 
 from api.auth import bind_project
 from api.resources import (
+    agent_results,
     collections,
     criteria,
     criterion_sets,
@@ -15,6 +16,7 @@ from api.resources import (
     prompt_templates,
     ratings,
     responses,
+    scenario_sets,
 )
 
 PROJECT_RESOURCES = (
@@ -26,6 +28,8 @@ PROJECT_RESOURCES = (
     experiments,
     responses,
     ratings,
+    scenario_sets,
+    agent_results,
 )
 
 

@@ -76,13 +76,14 @@ def delete_experiment(experiment_id: int) -> None:
 
 @endpoint(bp, "/<int:experiment_id>/run", "POST", body=RunExperiment, response=ExperimentOut)
 def run_experiment(experiment_id: int, body: RunExperiment) -> object:
-    """Generate and rate every entry × epoch again (existing responses are replaced); 409 while running."""
+    """Generate and rate every entry × epoch of an experiment that has not run yet; 409 once it has run
+    (clone it to run again) and while it runs."""
     session = db_session()
-    experiment = experiments.get(session, current_project_id(), experiment_id)
-    job = runs.start_generation(
+    experiment, job = runs.start_first_run(
         session,
         settings(),
-        experiment,
+        current_project_id(),
+        experiment_id,
         rating_mode=body.rating_mode,
         n_epochs=body.n_epochs,
         generation_params=_params(body),

@@ -15,11 +15,13 @@ from models.schemas.jobs import StreamQuery, TaskStatusOut
 from models.schemas.responses import (
     AnnotationUpdate,
     BatchCreateResponses,
+    ComparisonSamplesQuery,
     CreatePromptResponse,
     PromptResponseOut,
     ResponsesQuery,
+    ResponsesSampleOut,
 )
-from services import jobs, responses, runs
+from services import comparison, jobs, responses, runs
 from services.states import JobKind
 
 bp = Blueprint("responses", __name__, url_prefix="/responses")
@@ -77,6 +79,13 @@ def create_response_batch(body: BatchCreateResponses) -> object:
 
 
 batch_routes(bp, JobKind.RESPONSES_BATCH)
+
+
+@endpoint(bp, "/comparison/samples", query=ComparisonSamplesQuery, response=list[ResponsesSampleOut])
+def comparison_samples(query: ComparisonSamplesQuery) -> object:
+    """The test cases two experiments both answered, one sample of response ids per experiment each
+    (A's first); `filter_samples_by` keeps those B improved or regressed, largest change first (at most 100)."""
+    return comparison.samples(db_session(), current_project_id(), query)
 
 
 @endpoint(bp, "/<int:response_id>", response=PromptResponseOut)

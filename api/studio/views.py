@@ -25,7 +25,8 @@ from api.routing import parse_query
 from api.studio import session as studio_session
 from api.studio.forms import CompareForm, ExperimentListForm, LoginForm, PageForm, ProgressForm, ResponsesForm
 from models.schemas.collections import CollectionQuery
-from services import collections, export, runs, studio
+from models.schemas.scenario_sets import ScenarioSetQuery
+from services import collections, export, runs, scenario_sets, studio
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates", static_folder="static")
 STREAM_INTERVAL = 0.5
@@ -216,3 +217,22 @@ def guard() -> BaseResponse | tuple[str, int] | None:
 
 
 bp.before_request(guard)
+
+
+# ---- scenario sets (beside collections)
+
+
+@bp.get("/scenario-sets")
+def scenario_sets_list() -> str:
+    form = parse_query(ScenarioSetQuery)
+    page = scenario_sets.list_(db_session(), project_id(), form, page_size())
+    return render("scenario_sets.html", page=page, form=form, page_size=page_size())
+
+
+@bp.get("/scenario-sets/<int:set_id>")
+def scenario_set_detail(set_id: int) -> str:
+    form = parse_query(PageForm)
+    session = db_session()
+    scenario_set = scenario_sets.get(session, project_id(), set_id)
+    page = scenario_sets.list_scenarios(session, project_id(), set_id, form.page, page_size())
+    return render("scenario_set.html", scenario_set=scenario_set, page=page, form=form, page_size=page_size())

@@ -33,7 +33,7 @@ class ExperimentCreate(RequestModel):
     name: str = Field(min_length=1, max_length=500)
     description: str | None = ""
     prompt_template_id: Id | None = None
-    collection_id: Id
+    collection_id: Id | None = None
     criterion_set_id: Id | None = None
     llm_config_id: Id | None = None
     generate: bool = False
@@ -43,6 +43,10 @@ class ExperimentCreate(RequestModel):
     rating_version: str | None = None
     response_column_id: Id | None = None
     evaluation_mode: EvaluationMode = "STANDARD"
+    agent_config: dict[str, Any] | None = None
+    evaluation_agent_config: dict[str, Any] | None = None
+    persona_group_id: Id | None = Field(default=None, description="Not supported: MULTI_TURN experiments")
+    scenario_set_id: Id | None = Field(default=None, description="Not supported: MULTI_TURN experiments")
     use_cache: bool = Field(default=False, description="Assay extension: reuse identical model calls")
     time_limit_seconds: int | None = Field(
         default=None, ge=1, le=30 * 24 * 3600, description="Assay extension: a run's time limit (TIMEOUT after it)"
@@ -113,6 +117,9 @@ class ExperimentOut(WireModel):
     n_epochs: int | None = None
     response_column_id: int | None = None
     evaluation_mode: str = "STANDARD"
+    agent_config: dict[str, Any] | None = None
+    evaluation_agent_config: dict[str, Any] | None = None
+    dropped_trajectories: int = 0
     use_cache: bool = False
     time_limit_seconds: int | None = None
     results: ExperimentResults | None = None

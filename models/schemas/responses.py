@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.schemas.collections import EntryOut
 from models.schemas.common import MAX_ID, Id, PageQuery, RequestModel, UtcDatetime, WireModel
@@ -57,6 +58,7 @@ class PromptResponseOut(WireModel):
     epoch: int
     annotation: str = ""
     termination_reason: str | None = None
+    trajectory: dict[str, Any] | None = None
     experiment_id: int | None = None
     ratings: list[RatingOut] = Field(default=[], validation_alias="verdicts")
     created_at: UtcDatetime
@@ -65,14 +67,24 @@ class PromptResponseOut(WireModel):
 TokenCount = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
+class ModelConfigRef(RequestModel):
+    """What is kept of a GenerationMetadata's `llm_model_config`: the project's config with this id
+    becomes the response's LLM config, else the model name is kept."""
+
+    id: int | None = None
+    llm_model_name: str | None = Field(default=None, max_length=500)
+
+
 class ResponseMetadata(RequestModel):
     """The usage a client reports for a response it produced itself (the SDK's GenerationMetadata; its
-    other keys, such as llm_model_config, are not stored)."""
+    other keys are not stored)."""
 
+    llm_model_config: ModelConfigRef | None = None
     duration_seconds: float | None = Field(default=None, ge=0, le=10**9, allow_inf_nan=False)
     input_tokens: TokenCount | None = None
     output_tokens: TokenCount | None = None
     reasoning_tokens: TokenCount | None = None
+    cached_tokens: TokenCount | None = None
 
 
 class CreatePromptResponse(RequestModel):
@@ -121,3 +133,34 @@ class RatingsQuery(PageQuery):
         if self.prompt_response_id is None:
             raise ValueError("prompt_response_id is required")
         return self
+
+
+class ComparisonSamplesQuery(RequestModel):
+    experiment_a_id: Id = Field(description="The baseline")
+    experiment_b_id: Id = Field(description="The experiment compared with the baseline")
+    filter_samples_by: Literal["improved", "regressed"] | None = Field(
+        default=None, description="Only test cases whose score B raised (improved) or lowered (regressed)"
+    )
+    criterion_ids: list[Id] | None = Field(default=None, description="Score only these criteria (repeat the key)")
+    categorical_filters: dict[str, list[str]] | None = Field(
+        default=None,
+        description='JSON such as {"region": ["US", "EU"]}: values of one column OR-ed, columns AND-ed',
+    )
+
+    @field_validator("categorical_filters", mode="before")
+    @classmethod
+    def _parse_json(cls, value: Any) -> Any:
+        if isinstance(value, list) and value:  # the query parser sees "list" in the type: the last one counts
+            value = value[-1]
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not valid JSON: {exc}") from None
+        return value
+
+
+class ResponsesSampleOut(WireModel):
+    experiment_id: int
+    template_variables_id: int
+    prompt_response_ids: list[int]
