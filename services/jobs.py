@@ -202,7 +202,8 @@ def _all_entries_deleted(session: Session, job: Job, batch: int = 1000) -> bool:
 def claim_chunk(
     session: Session, job_id: str, owner: str, lease_seconds: float, running: Collection[int] = ()
 ) -> JobChunk | None:
-    """Lease the next chunk that is free or whose lease expired, other than those the caller is still
+    """Lease the next chunk that is free, whose lease expired or that `owner` leased without running it
+    (a claim whose commit was lost with its connection), other than those the caller is still
     `running` (its own lease on one can expire while it runs, and it must not run it twice at once)."""
     current = now()
     candidate = session.scalar(
@@ -210,7 +211,7 @@ def claim_chunk(
         .where(
             JobChunk.job_id == job_id,
             JobChunk.done.is_(False),
-            or_(JobChunk.lease_owner.is_(None), JobChunk.lease_expires_at < current),
+            or_(JobChunk.lease_owner.is_(None), JobChunk.lease_owner == owner, JobChunk.lease_expires_at < current),
             JobChunk.id.not_in(running),
         )
         .order_by(JobChunk.position)
@@ -219,11 +220,12 @@ def claim_chunk(
     )
     if candidate is None:
         return None
-    if candidate.lease_owner is not None:
+    if candidate.lease_owner not in (None, owner):
         log(session, job_id, f"Chunk {candidate.position} taken over after its worker stopped renewing")
+    if candidate.lease_owner != owner:
+        candidate.attempts += 1
     candidate.lease_owner = owner
     candidate.lease_expires_at = current + timedelta(seconds=lease_seconds)
-    candidate.attempts += 1
     session.flush()
     return candidate
 

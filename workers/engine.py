@@ -25,6 +25,7 @@ from llmcalls.limiter import connect as limiter_redis
 from models.db import Database
 from services.settings import Settings, load_settings
 from workers.evaluator_pool import EvaluatorPool
+from workers.units import Units, is_transient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +38,7 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
+        self.units = Units(self.database, settings.db_outage_seconds)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.loop = asyncio.new_event_loop()
         self._db_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="assay-db")
@@ -87,16 +89,15 @@ class Engine:
         self._runs[job_id] = asyncio.create_task(JobRun(self, job_id).run(), name=f"job-{job_id}")
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(session, *args)` as one transaction in the database thread pool."""
-        return await self.loop.run_in_executor(self._db_pool, self._unit_of_work, fn, args)
+        """Run `fn(session, *args)` as one transaction in the database thread pool, again on a fresh
+        connection after a transient fault (see `workers.units`)."""
+        return await self.loop.run_in_executor(self._db_pool, self.units.run, fn, args)
 
     async def control(self, fn: Callable[..., T], *args: Any) -> T:
-        """Like `db`, on the control thread (leases, status), so bulk writes cannot delay it."""
-        return await self.loop.run_in_executor(self._control_pool, self._unit_of_work, fn, args)
-
-    def _unit_of_work(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        with self.database.session() as session:
-            return fn(session, *args)
+        """Like `db`, on the control thread (leases, status), so bulk writes cannot delay it; retried
+        only within a lease, since a lease the database could not renew is lost anyway."""
+        bound = min(self.settings.db_outage_seconds, self.settings.job_lease_seconds)
+        return await self.loop.run_in_executor(self._control_pool, self.units.run, fn, args, bound)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Like `db` for results: writes waiting at the same moment share one transaction, so a result is
@@ -112,12 +113,15 @@ class Engine:
         while self._writes:
             batch, self._writes = self._writes[:WRITE_BATCH], self._writes[WRITE_BATCH:]
             try:
-                outcomes = await self.loop.run_in_executor(self._db_pool, self._write_batch, batch)
+                outcomes = await self.loop.run_in_executor(self._db_pool, self._write_retrying, batch)
             except Exception as exc:  # the commit itself failed: every write of the batch failed
                 outcomes = [(False, exc)] * len(batch)
             for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(value) if ok else future.set_exception(value)
+
+    def _write_retrying(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[tuple[bool, Any]]:
+        return self.units.retrying(lambda: self._write_batch(batch), "write batch")
 
     def _write_batch(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[tuple[bool, Any]]:
         # The whole batch in one transaction; only when a write fails (its experiment was deleted, say)
@@ -125,7 +129,9 @@ class Engine:
         try:
             with self.database.session() as session:
                 return [(True, value) for value in _apply_together(session, batch)]
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the connection, not a write, failed: the whole batch goes again
             return self._write_each(batch)
 
     def _write_each(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[tuple[bool, Any]]:
@@ -136,6 +142,8 @@ class Engine:
                     with session.begin_nested():
                         outcomes.append((True, fn(session, *args)))
                 except Exception as exc:
+                    if is_transient(exc):
+                        raise
                     outcomes.append((False, exc))
         return outcomes
 
@@ -160,7 +168,12 @@ class Engine:
             if redis_url and self._limiter_redis is None:
                 self._limiter_redis = limiter_redis(redis_url)
             self._limiters[key] = (
-                RedisLimiter(self._limiter_redis, spec.limiter_key, spec.max_connections)
+                RedisLimiter(
+                    self._limiter_redis,
+                    spec.limiter_key,
+                    spec.max_connections,
+                    outage=self.settings.redis_outage_seconds,
+                )
                 if self._limiter_redis is not None
                 else LocalLimiter(spec.max_connections)
             )

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any
 
 import pytest
 from elluminate import AsyncClient, Client
 from elluminate.schemas import RatingMode
 from elluminate.streaming import TaskStatus
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import text
 
 from fakellm import verdict
 from tests.e2e.conftest import Rest, Stack
+from tests.e2e.runs import database_of, final_status, new_collection, new_experiment, start_run
 
 pytestmark = pytest.mark.e2e
 
@@ -42,44 +42,9 @@ def client(stack: Stack, client_key: str) -> Client:
     return Client(base_url=stack.base_url, api_key=client_key)
 
 
-def _collection(client: Client, name: str, n: int) -> object:
-    collection = client.create_collection(name=name)
-    collection.add_many(variables=[{"topic": f"topic {i} {'fail' if i % 3 == 0 else 'pass'}"} for i in range(n)])
-    return collection
-
-
-def _experiment(client: Client, name: str, n: int, criteria: list[str] | None = None) -> Any:
-    """A new experiment of `n` test cases, not yet run."""
-    template = client.create_prompt_template(name=name, messages=f"{name} {{{{topic}}}}.")
-    collection = _collection(client, f"{name} cases", n)
-    criterion_set = client.create_criterion_set(name=f"{name} criteria", criteria=criteria or ["Ok?"])
-    return client.create_experiment(
-        name=f"{name} run", prompt_template=template, collection=collection, criterion_set=criterion_set
-    )
-
-
-def _run(rest: Rest, experiment: Any) -> str:
-    """Start the experiment over REST; its task id."""
-    body = {"rating_mode": "fast", "n_epochs": 1}
-    return rest.post(f"experiments/{experiment.id}/run", json=body).json()["generation_task_id"]
-
-
-def _database(stack: Stack) -> Engine:
-    return create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
-
-
-def _final_status(rest: Rest, experiment_id: int, task_id: str, timeout: float) -> dict[str, Any]:
-    status_url = f"experiments/{experiment_id}/generation/{task_id}"
-    deadline = time.time() + timeout
-    while (status := rest.get(status_url).json())["status"] in ("PENDING", "STARTED"):
-        assert time.time() < deadline, status
-        time.sleep(0.2)
-    return status
-
-
 def test_run_experiment_exact_aggregates(client: Client) -> None:
     template = client.create_prompt_template(name="Agg", messages="Explain {{topic}}.")
-    collection = _collection(client, "Agg cases", 12)
+    collection = new_collection(client, "Agg cases", 12)
     criterion_set = client.create_criterion_set(name="Agg criteria", criteria=CRITERIA)
     experiment = client.run_experiment(
         name="Agg run", prompt_template=template, collection=collection, criterion_set=criterion_set
@@ -139,7 +104,7 @@ def test_provider_rejecting_every_call_fails_the_job_quickly(stack: Stack, clien
         name="bad key", llm_model_name="always-401", api_key="sk-bad", llm_base_url=stack.fake.base_url
     )
     template = client.create_prompt_template(name="Bad", messages="Say {{topic}}.")
-    collection = _collection(client, "Bad cases", 40)
+    collection = new_collection(client, "Bad cases", 40)
     criterion_set = client.create_criterion_set(name="Bad criteria", criteria=["Ok?"])
     before = stack.fake.stats()["calls"]
     experiment = client.run_experiment(
@@ -153,7 +118,7 @@ def test_provider_rejecting_every_call_fails_the_job_quickly(stack: Stack, clien
 
 def test_cancel_stops_model_calls_and_sdk_run_returns(stack: Stack, client: Client, rest: Rest) -> None:
     stack.fake.configure({"latency_ms": 300})
-    experiment = _experiment(client, "Cancel", 200)
+    experiment = new_experiment(client, "Cancel", 200)
     finished: dict[str, float] = {}
     runner = threading.Thread(target=lambda: (experiment.run(), finished.setdefault("at", time.time())))
     runner.start()
@@ -172,10 +137,10 @@ def test_cancel_stops_model_calls_and_sdk_run_returns(stack: Stack, client: Clie
 def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Client, rest: Rest) -> None:
     stack.fake.configure({"latency_ms": 60})
     stack.fake.reset()
-    experiment = _experiment(client, "Crash", 200, ["A?", "B?"])
-    task_id = _run(rest, experiment)
+    experiment = new_experiment(client, "Crash", 200, ["A?", "B?"])
+    task_id = start_run(rest, experiment)
     status_url = f"experiments/{experiment.id}/generation/{task_id}"
-    engine = _database(stack)
+    engine = database_of(stack)
     holders = text("SELECT DISTINCT split_part(lease_owner, ':', 2) FROM job_chunks WHERE job_id = :j")
     held_by: set[str] = set()
     deadline = time.time() + 60
@@ -190,7 +155,7 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Cli
     done_at_kill = rest.get(status_url).json()["completed_responses"]
     assert 40 <= done_at_kill <= 160
     stack.start_worker("w3")
-    assert _final_status(rest, experiment.id, task_id, 120)["status"] == "SUCCESS"
+    assert final_status(rest, experiment.id, task_id, 120)["status"] == "SUCCESS"
     with engine.connect() as conn:
         per_item = conn.execute(
             text("SELECT entry_id, epoch, count(*) FROM responses WHERE experiment_id = :e GROUP BY entry_id, epoch"),
@@ -217,11 +182,11 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(stack: Stack, client: Cli
 
 def test_a_job_that_cannot_start_fails_instead_of_staying_queued(stack: Stack, client: Client, rest: Rest) -> None:
     stack.fake.configure({})
-    experiment = _experiment(client, "Broken", 3)
+    experiment = new_experiment(client, "Broken", 3)
     experiment.run()
     # Queue the finished job again as a row no worker can read (params no longer an object): the scouts
     # find it, and starting it raises the same error every time.
-    engine = _database(stack)
+    engine = database_of(stack)
     with engine.begin() as conn:
         job_id = conn.execute(text("SELECT id FROM jobs WHERE experiment_id = :e"), {"e": experiment.id}).scalar_one()
         job = {"j": job_id}
@@ -229,7 +194,7 @@ def test_a_job_that_cannot_start_fails_instead_of_staying_queued(stack: Stack, c
         conn.execute(text("UPDATE job_chunks SET done = false, lease_owner = NULL WHERE job_id = :j"), job)
         conn.execute(text("UPDATE experiments SET generation_task_id = :j WHERE id = :e"), {**job, "e": experiment.id})
     engine.dispose()
-    status = _final_status(rest, experiment.id, job_id, 30)  # before: PENDING for ever, retried every second
+    status = final_status(rest, experiment.id, job_id, 30)  # before: PENDING for ever, retried every second
     assert status["status"] == "FAILURE"
     assert "internal error while starting the job" in status["error_msg"]
     assert rest.get(f"experiments/{experiment.id}").json()["has_internal_error"] is True
@@ -237,10 +202,10 @@ def test_a_job_that_cannot_start_fails_instead_of_staying_queued(stack: Stack, c
 
 def test_a_chunk_whose_workers_keep_dying_fails_the_job(stack: Stack, client: Client, rest: Rest) -> None:
     stack.fake.configure({"latency_ms": 200})
-    experiment = _experiment(client, "Poison", 300)
-    task_id = _run(rest, experiment)
+    experiment = new_experiment(client, "Poison", 300)
+    task_id = start_run(rest, experiment)
     # Give a chunk no worker has reached yet the history of one whose worker died five times running it.
-    engine = _database(stack)
+    engine = database_of(stack)
     with engine.begin() as conn:
         poisoned = conn.execute(
             text(
@@ -252,6 +217,6 @@ def test_a_chunk_whose_workers_keep_dying_fails_the_job(stack: Stack, client: Cl
             {"j": task_id},
         ).scalar_one()
     engine.dispose()
-    status = _final_status(rest, experiment.id, task_id, 60)
+    status = final_status(rest, experiment.id, task_id, 60)
     assert status["status"] == "FAILURE"
     assert f"chunk {poisoned} was started 5 times" in status["error_msg"]
