@@ -220,3 +220,54 @@ def test_a_chunk_whose_workers_keep_dying_fails_the_job(stack: Stack, client: Cl
     status = final_status(rest, experiment.id, task_id, 60)
     assert status["status"] == "FAILURE"
     assert f"chunk {poisoned} was started 5 times" in status["error_msg"]
+
+
+def test_retry_failed_completes_failed_responses_failed_and_missing_ratings(
+    stack: Stack, client: Client, rest: Rest
+) -> None:
+    # Half the generations fail (no retries) and every judge answer is unreadable: failed responses, and
+    # failed ratings on every response that succeeded.
+    stack.fake.configure({"judge_junk": True, "models": {"fake-gen-flaky": {"faults": {"500": 0.5}}}})
+    config = client.create_llm_config(
+        name="flaky",
+        llm_model_name="fake-gen-flaky",
+        api_key="sk-test",
+        llm_base_url=stack.fake.base_url,
+        max_retries=0,
+    )
+    template = client.create_prompt_template(name="Complete", messages="Say {{topic}}.")
+    collection = new_collection(client, "Complete cases", 30)
+    criterion_set = client.create_criterion_set(name="Complete criteria", criteria=["Ok?", "Clear?"])
+    experiment = client.run_experiment(
+        name="Complete run",
+        prompt_template=template,
+        collection=collection,
+        criterion_set=criterion_set,
+        llm_config=config,
+    )
+    listed = rest.get(f"responses?experiment_id={experiment.id}").json()["items"]
+    failed = [r["id"] for r in listed if r["error"]]
+    kept = {r["id"] for r in listed if not r["error"]}
+    assert failed and kept and experiment.results.num_failed_responses == len(failed)
+    assert _failed_ratings(rest, experiment.id) == 2 * len(kept)
+    criterion_set.add_criterion("Is it short?")  # a live criterion no response has a rating for yet
+    assert rest.call("PATCH", f"responses/{failed[0]}", json={"annotation": "look at this"}).status_code == 200
+    stack.fake.configure({})
+
+    refused = rest.post(f"experiments/{experiment.id}/retry-failed", json={})
+    assert refused.status_code == 409 and str(failed[0]) in refused.json()["detail"]
+    experiment.retry_failed(discard_annotations=True)
+
+    assert experiment.results.num_failed_responses == 0 and len(experiment.rated_responses) == 30
+    assert kept <= {r.id for r in experiment.rated_responses}  # the successful responses were not regenerated
+    for response in experiment.rated_responses:
+        assert sorted(r.criterion.criterion_str for r in response.ratings) == ["Clear?", "Is it short?", "Ok?"]
+    ratings = [g for r in rest.get(f"responses?experiment_id={experiment.id}").json()["items"] for g in r["ratings"]]
+    assert len(ratings) == 90 and _failed_ratings(rest, experiment.id) == 0
+    calls = stack.fake.stats()["calls"]
+    experiment.retry_failed()  # nothing is missing: no task, no model call
+    assert experiment.generation_task_id is None and stack.fake.stats()["calls"] == calls
+
+
+def _failed_ratings(rest: Rest, experiment_id: int) -> int:
+    return rest.get(f"experiments/{experiment_id}").json()["results"]["num_failed_ratings"]
