@@ -196,11 +196,16 @@ def _visible_state(job: Job, for_sdk: bool) -> dict[str, Any]:
 
 
 def experiment_status(session: Session, job: Job, *, for_sdk: bool, log_cursor: int | None) -> dict[str, Any]:
-    """State, progress and, when the caller keeps a log cursor, the log lines after it."""
+    """State, progress and, when the caller keeps a log cursor, the log lines after it.
+
+    The lines are read before the state: on PostgreSQL each statement sees the latest commits, so a
+    state read first could be older than a line read after it (a PENDING event carrying "Started"),
+    and a client following the lines of STARTED events would never see that one."""
+    logs_delta, cursor = jobs.logs_since(session, job.id, log_cursor) if log_cursor is not None else (None, None)
+    if log_cursor is not None:
+        session.refresh(job)
     payload = {**_visible_state(job, for_sdk), **jobs.progress(session, job)}
-    payload["logs_delta"], payload["log_cursor"] = (
-        jobs.logs_since(session, job.id, log_cursor) if log_cursor is not None else (None, None)
-    )
+    payload["logs_delta"], payload["log_cursor"] = logs_delta, cursor
     payload["generation_task_id"] = job.id if job.status in jobs.ACTIVE_STATES else None
     payload["has_internal_error"] = job.status == TaskState.FAILURE
     return payload
