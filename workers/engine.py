@@ -1,9 +1,10 @@
-"""One long-lived event loop per worker process, running every job this process accepted.
+"""One long-lived event loop per worker process, on which every job run of the process works.
 
-Celery tasks only hand job ids to the engine; the engine's loop (in a background thread) does the
-model calls concurrently, bounded per process by `ASSAY_WORKER_MAX_INFLIGHT` and per model across
-the cluster by the Redis limiter. Database work runs in a small thread pool so it never blocks
-the loop, and each piece of it is its own short transaction.
+Celery tasks only hand job ids to the scheduler (`workers.job_run`), whose runs work on this loop (in
+a background thread): the model calls run concurrently, bounded per process by
+`ASSAY_WORKER_MAX_INFLIGHT` and per model across the cluster by the Redis limiter. Database work
+runs in a small thread pool so it never blocks the loop, and each piece of it is its own short
+transaction, retried across transient faults (`workers.units`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -44,7 +45,6 @@ class Engine:
         self._db_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="assay-db")
         # Lease renewals and status checks never queue behind item writes.
         self._control_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-control")
-        self._runs: dict[str, asyncio.Task[None]] = {}
         self._writes: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._limiters: dict[str, Limiter] = {}
@@ -59,34 +59,11 @@ class Engine:
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
         self._inflight = asyncio.Semaphore(self.settings.worker_max_inflight)
-        self.loop.create_task(self._scout())
         self.loop.run_forever()
 
-    async def _scout(self) -> None:
-        """Join every job that has free chunks, so all live workers share the work and a dead
-        worker's expired leases are taken over without waiting for a new message."""
-        from services.jobs import claimable_jobs
-
-        while True:
-            try:
-                for job_id in await self.db(claimable_jobs):
-                    await self._start(job_id)
-            except Exception:
-                log.exception("scouting for work failed; retrying")
-            await asyncio.sleep(self.settings.worker_scout_seconds)
-
-    def submit(self, job_id: str) -> None:
-        """Start working on a job unless this process already is (thread-safe)."""
-        asyncio.run_coroutine_threadsafe(self._start(job_id), self.loop)
-
-    async def _start(self, job_id: str) -> None:
-        from workers.job_run import JobRun
-
-        running = self._runs.get(job_id)
-        if running is not None and not running.done():
-            return
-        self._runs = {jid: run for jid, run in self._runs.items() if not run.done()}
-        self._runs[job_id] = asyncio.create_task(JobRun(self, job_id).run(), name=f"job-{job_id}")
+    def call_soon(self, coroutine: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run `coroutine()` on the engine's loop (thread-safe)."""
+        asyncio.run_coroutine_threadsafe(coroutine(), self.loop)
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(session, *args)` as one transaction in the database thread pool, again on a fresh
@@ -181,8 +158,6 @@ class Engine:
 
     def shutdown(self) -> None:
         async def stop() -> None:
-            for run in self._runs.values():
-                run.cancel()
             await close_all()
             if self._limiter_redis is not None:
                 await self._limiter_redis.aclose()
