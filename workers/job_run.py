@@ -122,6 +122,9 @@ class JobRun:
             if chunk.attempts > self.settings.max_chunk_attempts:
                 await self._fail(self._poisoned_message(chunk))
                 return
+            # A chunk this run lost and has now leased again (its own lease expired while the database
+            # was away, say) is its to run again: calls for it must not stay refused.
+            self.lost.discard(chunk.id)
             self._chunk_tasks[asyncio.create_task(self._run_chunk(chunk, handler))] = chunk.id
 
     def _poisoned_message(self, chunk: JobChunk) -> str:
@@ -156,7 +159,7 @@ class JobRun:
         current_chunk.set(chunk.id)  # the items' tasks inherit it: a lost lease stops their model calls
         works: list[Any] = await handler.load(chunk.items)
         await asyncio.gather(*(handler.run(w) for w in works))
-        if not self.stopped.is_set():
+        if not self._must_stop():  # items refused a call are not done: the chunk is not either
             await self.engine.db(jobs.complete_chunk, chunk.id, self.engine.owner)
 
     # -- watching: leases, cancel, deadline --------------------------------------------------------

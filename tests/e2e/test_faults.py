@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from elluminate import Client
 
+from tests.conftest import PG_ADMIN_URL
 from tests.e2e.conftest import Rest, Stack
 from tests.e2e.runs import new_experiment, start_run
 
@@ -107,6 +108,31 @@ def test_terminated_database_connections_cost_nothing(
     assert all(terminated) and _scalar(admin, "SELECT status FROM jobs WHERE id = %s", task_id) == "STARTED"
     assert _final_status(admin, task_id) == ("SUCCESS", None)
     _assert_complete(admin, experiment.id, 1000)
+
+
+def test_database_unreachable_for_10_s_mid_run_costs_nothing(
+    stack: Stack, client: Client, rest: Rest, admin: psycopg.Connection[Any]
+) -> None:
+    """What a PostgreSQL restart does to the workers, on this test's database alone: every connection
+    dropped and none accepted for 10 s (longer than the chunk leases, so they are given up and taken
+    over once it is back)."""
+    experiment = new_experiment(client, "Unreachable", 300, CRITERIA)
+    task_id = start_run(rest, experiment)
+    _wait_for_responses(admin, experiment.id, 10)
+    database = _scalar(admin, "SELECT current_database()")
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as server:  # a database cannot lock itself out
+        try:
+            server.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
+            server.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+                [database, admin.info.backend_pid],
+            )
+            assert _scalar(admin, "SELECT status FROM jobs WHERE id = %s", task_id) == "STARTED"
+            time.sleep(10)
+        finally:
+            server.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
+    assert _final_status(admin, task_id) == ("SUCCESS", None)
+    _assert_complete(admin, experiment.id, 300)
 
 
 def test_redis_restarted_mid_run_costs_nothing(
