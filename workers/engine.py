@@ -34,7 +34,7 @@ WRITE_BATCH = 200
 
 
 class Engine:
-    """The per-process job runner."""
+    """What every job run of a process shares: the loop, units of work, result writes, limiters, evaluators."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
