@@ -57,3 +57,16 @@ def test_a_worker_and_the_sweeper_time_a_job_out_with_one_message(app: Flask, pr
         assert job.status == TaskState.TIMEOUT and isinstance(job.status, TaskState)
         messages.append(job.error_msg)
     assert messages[0] == messages[1] == f"TIMEOUT: the job ran past its time limit of {job.time_limit_seconds} s"
+
+
+def test_a_claim_repeated_after_its_commit_was_lost_finds_its_own_lease(app: Flask, project: ProjectHandle) -> None:
+    database: Database = app.extensions["assay_db"]
+    plan, _ = new_run(database, project, make_experiment(project, 15))  # chunks of 10: two of them
+    with database.session() as session:
+        first = jobs.claim_chunk(session, plan.job_id, "worker-a", 60)
+    with database.session() as session:  # worker-a never learnt it holds `first`, and asks again
+        again = jobs.claim_chunk(session, plan.job_id, "worker-a", 60)
+        other = jobs.claim_chunk(session, plan.job_id, "worker-b", 60)
+        nothing = jobs.claim_chunk(session, plan.job_id, "worker-b", 60, running=[other.id])
+    assert (again.id, again.attempts) == (first.id, 1)  # not counted as a restart of a dead worker's chunk
+    assert other.id != first.id and nothing is None
