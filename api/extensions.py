@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from flask import Flask, current_app, g
@@ -12,8 +11,6 @@ from models.db import Database
 from models.orm import Job
 from services import jobs
 from services.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def init_db(app: Flask, settings: Settings) -> None:
@@ -61,32 +58,20 @@ def init_queue(app: Flask, settings: Settings) -> None:
     app.extensions["assay_celery"] = create_celery(settings)
 
 
-def enqueue_job(job_id: str, fanout: int) -> None:
-    """Send `fanout` run messages after the commit; if Redis is down the sweeper sends them later."""
-    celery = current_app.extensions["assay_celery"]
-    database = current_app.extensions["assay_db"]
-
-    def send() -> None:
-        from workers.app import RUN_JOB
-
-        try:
-            for _ in range(max(1, fanout)):
-                celery.send_task(RUN_JOB, args=[job_id])
-        except Exception as exc:  # the job row is committed; the sweeper re-sends lost messages
-            log.warning("could not enqueue job %s (the sweeper will): %s", job_id, exc)
-            return
-        with database.session() as session:
-            jobs.mark_enqueued(session, job_id)
-
-    after_commit(send)
-
-
 def start_job(job: Job | None) -> str | None:
-    """Enqueue a new job after the commit; returns its id (also when it was rejected at once)."""
+    """Send a new job's run messages once the request has committed (see `services.jobs.notify`);
+    returns its id (also when it was rejected at once, and so is sent nothing)."""
     if job is None:
         return None
     if count := jobs.run_messages(settings(), job):
-        enqueue_job(job.id, count)
+        from workers.app import sender
+
+        send, database_, job_id = sender(current_app.extensions["assay_celery"]), database(), job.id
+
+        def send_messages() -> None:
+            jobs.notify(database_, send, job_id, count)
+
+        after_commit(send_messages)
     return job.id
 
 

@@ -15,9 +15,9 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from .errors import LimiterUnavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REDIS_CONNECT_TIMEOUT = 5.0
 """Connect timeout (seconds) of the Redis client a limiter creates from a URL."""
@@ -143,6 +144,7 @@ class RedisLimiter:
         cooldown: float = 1.0,
         poll_interval: tuple[float, float] = (0.01, 0.05),
         state_ttl: float = 3600.0,
+        outage: float = 0.0,
     ) -> None:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
@@ -163,6 +165,9 @@ class RedisLimiter:
         self._held: set[str] = set()
         self._renewer: asyncio.Task[None] | None = None
         self._cut = False
+        # How long a Redis that stopped answering is waited for (retrying with backoff) before a slot
+        # wait fails with LimiterUnavailable: a broker restart must not fail the calls waiting meanwhile.
+        self.outage = outage
 
     @asynccontextmanager
     async def slot(self, timeout: float | None = None) -> AsyncIterator[None]:
@@ -219,13 +224,34 @@ class RedisLimiter:
 
     async def _try_acquire(self, member: str) -> bool:
         keys = [self._leases_key, self._adaptive_key]
-        try:
-            acquired = await self._scripts["acquire"](keys=keys, args=[member, self._ttl_ms, self.limit])
-        except RedisError as exc:
-            raise LimiterUnavailable(f"the limiter's Redis did not answer for {self.key}: {exc}") from exc
+        acquired = await self._while_reachable(
+            lambda: self._scripts["acquire"](keys=keys, args=[member, self._ttl_ms, self.limit])
+        )
         if acquired:
             self._cut = acquired == 2
         return bool(acquired)
+
+    async def _while_reachable(self, command: Callable[[], Awaitable[T]]) -> T:
+        """`command()`, retried with backoff while Redis does not answer, for up to `outage` seconds."""
+        give_up_at = time.monotonic() + self.outage
+        retry = 0
+        while True:
+            try:
+                return await command()
+            except RedisError as exc:
+                if time.monotonic() >= give_up_at:
+                    waited = f" within {self.outage:g} s" if self.outage else ""
+                    raise LimiterUnavailable(
+                        f"the limiter's Redis did not answer for {self.key}{waited}: {exc}"
+                    ) from exc
+                retry += 1
+                if retry == 1:
+                    log.warning(
+                        "the limiter's Redis did not answer for %s; waiting up to %g s: %s", self.key, self.outage, exc
+                    )
+                await asyncio.sleep(
+                    min(random.uniform(0.05, min(1.0, 0.05 * 2**retry)), max(0.0, give_up_at - time.monotonic()))
+                )
 
     async def _keep_renewing(self) -> None:
         while self._held:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -21,6 +23,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
+
+from services.states import JobKind, TaskState
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -385,20 +389,25 @@ def _metadata(config: LLMConfig | None, model_name: str | None, row: Any) -> dic
     return {"llm_model_config": model_config, **usage}
 
 
+def _string_enum(enum: type[StrEnum], length: int) -> Enum:
+    """An enum stored as its values in a plain VARCHAR (no database enum type, no CHECK), loaded as members."""
+    return Enum(
+        enum, native_enum=False, create_constraint=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
 class Job(Base):
     """The source of truth for a long-running task; its id is the task id clients see."""
 
     __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[JobKind] = mapped_column(_string_enum(JobKind, 32))
     experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)
+    status: Mapped[TaskState] = mapped_column(_string_enum(TaskState, 16), default=TaskState.PENDING, index=True)
     error_msg: Mapped[str | None] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total: Mapped[int] = mapped_column(Integer, default=0)
-    completed_responses: Mapped[int] = mapped_column(Integer, default=0)
-    completed_ratings: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,27 +1,35 @@
-"""Jobs: the job row is the truth for every long-running task; its items are leased in chunks.
+"""The job lifecycle: the job row is the truth for every long-running task; its items are leased in chunks.
 
-A job's work is split into `JobChunk` rows. A worker leases one chunk at a time and renews the
-lease while it works; a chunk whose lease expired (its worker died) is taken over by the next
-worker that asks. The job ends when every chunk is done.
+Every transition lives here: `create` (PENDING, or REJECTED when the project's queue is full), `notify`
+(run messages sent after the commit, then the row marked enqueued), `mark_started` (STARTED, or
+REJECTED when its inputs vanished), `finish` (SUCCESS, FAILURE, REVOKED, TIMEOUT: first writer
+wins), `cancel`, `time_out` and `expire_overdue` (one TIMEOUT message, wherever it is noticed),
+`resend_stale` (the sweeper's re-send of lost messages). A job's work is split into `JobChunk` rows:
+a worker leases one chunk at a time and renews the lease while it works; a chunk whose lease expired
+(its worker died) is taken over by the next worker that asks. The job ends when every chunk is done.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.db import in_batches
+from models.db import Database, in_batches
 from models.orm import Entry, Experiment, Job, JobChunk, JobLog, PromptResponse
 from services.errors import Conflict, Invalid, not_found
 from services.settings import Settings
 from services.states import TERMINAL_STATES, JobKind, TaskState
 
 ACTIVE_STATES = (TaskState.PENDING, TaskState.STARTED)
+logger = logging.getLogger(__name__)
+Send = Callable[[str], None]
+"""Sends one run message for a job id (the queue; raises when it is unreachable)."""
 
 
 def now() -> datetime:
@@ -103,6 +111,30 @@ def _is_uuid(text: str) -> bool:
 
 def mark_enqueued(session: Session, job_id: str) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=now()))
+
+
+def notify(database: Database, send: Send, job_id: str, count: int) -> bool:
+    """Send `count` run messages for a committed job, then mark it enqueued. False when the queue is
+    unreachable: the row stays unmarked, the workers' scouts find it and the sweeper re-sends."""
+    try:
+        for _ in range(max(1, count)):
+            send(job_id)
+    except Exception as exc:
+        logger.warning("could not enqueue job %s (the sweeper will): %s", job_id, exc)
+        return False
+    with database.session() as session:
+        mark_enqueued(session, job_id)
+    return True
+
+
+def resend_stale(database: Database, send: Send, stale_after: timedelta) -> int:
+    """Re-send one run message to every active job nobody works on; how many were sent."""
+    with database.session() as session:
+        stale = [job.id for job in stale_jobs(session, stale_after)]
+    sent = [job_id for job_id in stale if notify(database, send, job_id, 1)]
+    for job_id in sent:
+        logger.info("re-enqueued job %s", job_id)
+    return len(sent)
 
 
 def get(session: Session, project_id: int, job_id: str, kind: JobKind | None = None) -> Job:
@@ -202,7 +234,8 @@ def _all_entries_deleted(session: Session, job: Job, batch: int = 1000) -> bool:
 def claim_chunk(
     session: Session, job_id: str, owner: str, lease_seconds: float, running: Collection[int] = ()
 ) -> JobChunk | None:
-    """Lease the next chunk that is free or whose lease expired, other than those the caller is still
+    """Lease the next chunk that is free, whose lease expired or that `owner` leased without running it
+    (a claim whose commit was lost with its connection), other than those the caller is still
     `running` (its own lease on one can expire while it runs, and it must not run it twice at once)."""
     current = now()
     candidate = session.scalar(
@@ -210,7 +243,7 @@ def claim_chunk(
         .where(
             JobChunk.job_id == job_id,
             JobChunk.done.is_(False),
-            or_(JobChunk.lease_owner.is_(None), JobChunk.lease_expires_at < current),
+            or_(JobChunk.lease_owner.is_(None), JobChunk.lease_owner == owner, JobChunk.lease_expires_at < current),
             JobChunk.id.not_in(running),
         )
         .order_by(JobChunk.position)
@@ -219,11 +252,12 @@ def claim_chunk(
     )
     if candidate is None:
         return None
-    if candidate.lease_owner is not None:
+    if candidate.lease_owner not in (None, owner):
         log(session, job_id, f"Chunk {candidate.position} taken over after its worker stopped renewing")
+    if candidate.lease_owner != owner:
+        candidate.attempts += 1
     candidate.lease_owner = owner
     candidate.lease_expires_at = current + timedelta(seconds=lease_seconds)
-    candidate.attempts += 1
     session.flush()
     return candidate
 
@@ -289,6 +323,48 @@ def finish(session: Session, job: Job, status: TaskState, error_msg: str | None 
         )
     log(session, job.id, f"{status.value}" + (f": {error_msg}" if error_msg else ""))
     return True
+
+
+def time_out(session: Session, job: Job) -> bool:
+    """STARTED -> TIMEOUT, with the one message every place that notices the deadline uses."""
+    return finish(
+        session, job, TaskState.TIMEOUT, f"TIMEOUT: the job ran past its time limit of {job.time_limit_seconds} s"
+    )
+
+
+def expire_overdue(session: Session) -> int:
+    """Time out every job past its deadline; how many."""
+    return sum(time_out(session, job) for job in overdue_jobs(session))
+
+
+def current_state(session: Session, job_id: str) -> TaskState:
+    """The job's state as its workers must obey it: past its deadline it is timed out now; a job
+    deleted with its experiment counts as REVOKED."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return TaskState.REVOKED
+    if job.status == TaskState.STARTED and job.deadline_at is not None and is_past(job.deadline_at):
+        time_out(session, job)
+        return TaskState.TIMEOUT
+    return job.status
+
+
+def fail(session: Session, job_id: str, message: str) -> None:
+    """End a job in FAILURE with `message` (unless it already ended)."""
+    if (job := session.get(Job, job_id)) is not None:
+        finish(session, job, TaskState.FAILURE, message)
+
+
+def succeed(session: Session, job_id: str) -> None:
+    """End a job whose every chunk is done in SUCCESS (unless it already ended)."""
+    if (job := session.get(Job, job_id)) is not None:
+        finish(session, job, TaskState.SUCCESS)
+
+
+def log_if_present(session: Session, job_id: str, line: str) -> None:
+    """A log line for a job that may have been deleted meanwhile."""
+    if session.get(Job, job_id) is not None:
+        log(session, job_id, line)
 
 
 def cancel(session: Session, job: Job) -> Job:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from models.orm import Entry, Experiment, Job, PromptResponse
+from models.db import in_batches
+from models.orm import Criterion, Entry, Experiment, Job, PromptResponse, Rating
 from models.schemas.responses import BatchCreateRatings, BatchCreateResponses
 from services import jobs, response_columns, responses
 from services.errors import Conflict, Invalid, NotFound, owned
@@ -102,31 +103,90 @@ def cancel_experiment(session: Session, project_id: int, experiment_id: int) -> 
     return cancel_generation(session, owned(session, Experiment, project_id, experiment_id, "Experiment"))
 
 
-def failed_items(session: Session, experiment: Experiment) -> list[list[int]]:
-    rows = session.execute(
-        select(PromptResponse.entry_id, PromptResponse.epoch)
-        .where(PromptResponse.experiment_id == experiment.id, PromptResponse.error.is_not(None))
-        .order_by(PromptResponse.entry_id, PromptResponse.epoch)
-    ).all()
-    return [[entry_id, epoch] for entry_id, epoch in rows]
-
-
-def retry_failed(session: Session, settings: Settings, experiment: Experiment, rating_mode: str) -> Job | None:
-    """Regenerate exactly the responses that failed; None when nothing failed."""
-    items = failed_items(session, experiment)
-    if not items:
+def retry_failed(
+    session: Session, settings: Settings, experiment: Experiment, rating_mode: str, discard_annotations: bool = False
+) -> Job | None:
+    """Complete the experiment in one job: regenerate its failed responses, generate the entries x epochs
+    that have none, and rate every response lacking a successful rating for a live criterion (failed
+    ratings are replaced). None when nothing is missing. Regenerating deletes a failed response, so one
+    carrying an annotation is refused (409) unless `discard_annotations`."""
+    failed = _failed_responses(session, experiment)
+    annotated = [response_id for response_id, _, _, annotation in failed if annotation]
+    if annotated and not discard_annotations:
+        raise Conflict(
+            f"failed response(s) {annotated[:20]} carry annotations that regenerating them would delete; "
+            "send discard_annotations=true to retry them anyway"
+        )
+    unrated = _unrated_responses(session, experiment)
+    keys = {(row[1], row[2]) for row in failed + unrated} | _ungenerated(session, experiment)
+    if not keys:
         return None
-    return start_generation(
+    items = [list(key) for key in sorted(keys)]
+    job = start_generation(
         session, settings, experiment, rating_mode=rating_mode, n_epochs=experiment.n_epochs, items=items
+    )
+    if job.status == TaskState.PENDING:
+        _adopt_for_rating(session, job, [row[0] for row in unrated])
+    return job
+
+
+def _failed_responses(session: Session, experiment: Experiment) -> list[Row[Any]]:
+    return list(
+        session.execute(
+            select(PromptResponse.id, PromptResponse.entry_id, PromptResponse.epoch, PromptResponse.annotation).where(
+                PromptResponse.experiment_id == experiment.id, PromptResponse.error.is_not(None)
+            )
+        )
     )
 
 
+def _unrated_responses(session: Session, experiment: Experiment) -> list[Row[Any]]:
+    """Successful responses without a successful rating for some live criterion of the experiment's set."""
+    live = select(Criterion.id).where(
+        Criterion.criterion_set_id == experiment.criterion_set_id, Criterion.superseded.is_(False)
+    )
+    wanted = session.scalar(select(func.count()).select_from(live.subquery())) or 0
+    rated = (
+        select(func.count(Rating.id))
+        .where(Rating.response_id == PromptResponse.id, Rating.error.is_(None), Rating.criterion_id.in_(live))
+        .scalar_subquery()
+    )
+    query = select(PromptResponse.id, PromptResponse.entry_id, PromptResponse.epoch).where(
+        PromptResponse.experiment_id == experiment.id, PromptResponse.error.is_(None), rated < wanted
+    )
+    return list(session.execute(query))
+
+
+def _ungenerated(session: Session, experiment: Experiment) -> set[tuple[int, int]]:
+    """The (entry, epoch) pairs of the experiment's collection with no response at all."""
+    entry_ids = session.scalars(select(Entry.id).where(Entry.collection_id == experiment.collection_id))
+    wanted = {(entry_id, epoch) for entry_id in entry_ids for epoch in range(1, (experiment.n_epochs or 1) + 1)}
+    stored = session.execute(
+        select(PromptResponse.entry_id, PromptResponse.epoch).where(PromptResponse.experiment_id == experiment.id)
+    )
+    return wanted - {(entry_id, epoch) for entry_id, epoch in stored}
+
+
+def _adopt_for_rating(session: Session, job: Job, response_ids: list[int]) -> None:
+    """Hand kept responses to the new job unrated, without their failed ratings: its workers then rate
+    exactly the criteria they lack, as they would for a response of their own."""
+    for ids in in_batches(response_ids):
+        session.execute(delete(Rating).where(Rating.response_id.in_(ids), Rating.error.is_not(None)))
+        session.execute(update(PromptResponse).where(PromptResponse.id.in_(ids)).values(job_id=job.id, rated_at=None))
+
+
 def retry_experiment(
-    session: Session, settings: Settings, project_id: int, experiment_id: int, rating_mode: str | None = None
+    session: Session,
+    settings: Settings,
+    project_id: int,
+    experiment_id: int,
+    rating_mode: str | None = None,
+    discard_annotations: bool = False,
 ) -> tuple[Experiment, Job | None]:
-    """Retry the failures of one of the project's experiments, rated as asked or as its last run was."""
+    """Complete one of the project's experiments (see `retry_failed`), rated as asked or as its last run was."""
     experiment = owned(session, Experiment, project_id, experiment_id, "Experiment")
-    return experiment, retry_failed(session, settings, experiment, rating_mode or experiment.rating_mode)
+    mode = rating_mode or experiment.rating_mode
+    return experiment, retry_failed(session, settings, experiment, mode, discard_annotations)
 
 
 def start_response_batch(session: Session, settings: Settings, project_id: int, body: BatchCreateResponses) -> Job:
@@ -173,11 +233,16 @@ def _visible_state(job: Job, for_sdk: bool) -> dict[str, Any]:
 
 
 def experiment_status(session: Session, job: Job, *, for_sdk: bool, log_cursor: int | None) -> dict[str, Any]:
-    """State, progress and, when the caller keeps a log cursor, the log lines after it."""
+    """State, progress and, when the caller keeps a log cursor, the log lines after it.
+
+    The lines are read before the state: on PostgreSQL each statement sees the latest commits, so a
+    state read first could be older than a line read after it (a PENDING event carrying "Started"),
+    and a client following the lines of STARTED events would never see that one."""
+    logs_delta, cursor = jobs.logs_since(session, job.id, log_cursor) if log_cursor is not None else (None, None)
+    if log_cursor is not None:
+        session.refresh(job)
     payload = {**_visible_state(job, for_sdk), **jobs.progress(session, job)}
-    payload["logs_delta"], payload["log_cursor"] = (
-        jobs.logs_since(session, job.id, log_cursor) if log_cursor is not None else (None, None)
-    )
+    payload["logs_delta"], payload["log_cursor"] = logs_delta, cursor
     payload["generation_task_id"] = job.id if job.status in jobs.ACTIVE_STATES else None
     payload["has_internal_error"] = job.status == TaskState.FAILURE
     return payload

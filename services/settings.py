@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     worker_max_inflight: int = 64
     worker_scout_seconds: float = 1.0
     failure_streak_limit: int = 5
+    # How long workers wait out a database or Redis that went away (retrying with backoff on fresh
+    # connections) before an item or a job fails because of it.
+    db_outage_seconds: float = Field(default=60.0, ge=0)
+    redis_outage_seconds: float = Field(default=60.0, ge=0)
     # A chunk started this many times without finishing (its worker died each time) fails its job.
     max_chunk_attempts: int = Field(default=5, ge=1)
     # Cache identical model calls for every experiment (each experiment can also opt in alone).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from celery import Celery
 
 from services.settings import Settings, load_settings
@@ -24,6 +26,15 @@ def create_celery(settings: Settings | None = None) -> Celery:
     )
     app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
     return app
+
+
+def sender(celery: Celery) -> Callable[[str], None]:
+    """What the job lifecycle sends a run message with (`services.jobs.notify`)."""
+
+    def send(job_id: str) -> None:
+        celery.send_task(RUN_JOB, args=[job_id])
+
+    return send
 
 
 class _LazyCelery:

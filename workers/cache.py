@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llmcalls import ChatResult, ModelSpec, Verdict
 from services import llm_cache
 
-if TYPE_CHECKING:
-    from workers.engine import Engine
+Db = Callable[..., Awaitable[Any]]
+"""Runs `fn(session, *args)` as a unit of work (`Engine.db`)."""
 
 FREE = {"duration": 0.0, "input_cost": 0.0, "output_cost": 0.0}
 
 
 class CallCache:
-    def __init__(self, engine: Engine, project_id: int, enabled: bool) -> None:
-        self.engine = engine
+    def __init__(self, db: Db, project_id: int, enabled: bool) -> None:
+        self.db = db
         self.project_id = project_id
         self.enabled = enabled
         self.hits = 0
@@ -36,10 +36,10 @@ class CallCache:
         if not self.enabled:
             return await call()
         key = llm_cache.cache_key(self.project_id, name, spec, payload)
-        stored = await self.engine.db(llm_cache.lookup, key, self.project_id)
+        stored = await self.db(llm_cache.lookup, key, self.project_id)
         if stored is not None:
             self.hits += 1
             return kind(**{**stored, **FREE})
         result = await call()
-        await self.engine.db(llm_cache.store, key, self.project_id, dataclasses.asdict(result))
+        await self.db(llm_cache.store, key, self.project_id, dataclasses.asdict(result))
         return result

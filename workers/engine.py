@@ -1,9 +1,10 @@
-"""One long-lived event loop per worker process, running every job this process accepted.
+"""One long-lived event loop per worker process, on which every job run of the process works.
 
-Celery tasks only hand job ids to the engine; the engine's loop (in a background thread) does the
-model calls concurrently, bounded per process by `ASSAY_WORKER_MAX_INFLIGHT` and per model across
-the cluster by the Redis limiter. Database work runs in a small thread pool so it never blocks
-the loop, and each piece of it is its own short transaction.
+Celery tasks only hand job ids to the scheduler (`workers.job_run`), whose runs work on this loop (in
+a background thread): the model calls run concurrently, bounded per process by
+`ASSAY_WORKER_MAX_INFLIGHT` and per model across the cluster by the Redis limiter. Database work
+runs in a small thread pool so it never blocks the loop, and each piece of it is its own short
+transaction, retried across transient faults (`workers.units`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from llmcalls.limiter import connect as limiter_redis
 from models.db import Database
 from services.settings import Settings, load_settings
 from workers.evaluator_pool import EvaluatorPool
+from workers.units import Units, is_transient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,17 +34,17 @@ WRITE_BATCH = 200
 
 
 class Engine:
-    """The per-process job runner."""
+    """What every job run of a process shares: the loop, units of work, result writes, limiters, evaluators."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
+        self.units = Units(self.database, settings.db_outage_seconds)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.loop = asyncio.new_event_loop()
         self._db_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="assay-db")
         # Lease renewals and status checks never queue behind item writes.
         self._control_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-control")
-        self._runs: dict[str, asyncio.Task[None]] = {}
         self._writes: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._limiters: dict[str, Limiter] = {}
@@ -57,46 +59,22 @@ class Engine:
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
         self._inflight = asyncio.Semaphore(self.settings.worker_max_inflight)
-        self.loop.create_task(self._scout())
         self.loop.run_forever()
 
-    async def _scout(self) -> None:
-        """Join every job that has free chunks, so all live workers share the work and a dead
-        worker's expired leases are taken over without waiting for a new message."""
-        from services.jobs import claimable_jobs
-
-        while True:
-            try:
-                for job_id in await self.db(claimable_jobs):
-                    await self._start(job_id)
-            except Exception:
-                log.exception("scouting for work failed; retrying")
-            await asyncio.sleep(self.settings.worker_scout_seconds)
-
-    def submit(self, job_id: str) -> None:
-        """Start working on a job unless this process already is (thread-safe)."""
-        asyncio.run_coroutine_threadsafe(self._start(job_id), self.loop)
-
-    async def _start(self, job_id: str) -> None:
-        from workers.job_run import JobRun
-
-        running = self._runs.get(job_id)
-        if running is not None and not running.done():
-            return
-        self._runs = {jid: run for jid, run in self._runs.items() if not run.done()}
-        self._runs[job_id] = asyncio.create_task(JobRun(self, job_id).run(), name=f"job-{job_id}")
+    def call_soon(self, coroutine: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run `coroutine()` on the engine's loop (thread-safe)."""
+        asyncio.run_coroutine_threadsafe(coroutine(), self.loop)
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(session, *args)` as one transaction in the database thread pool."""
-        return await self.loop.run_in_executor(self._db_pool, self._unit_of_work, fn, args)
+        """Run `fn(session, *args)` as one transaction in the database thread pool, again on a fresh
+        connection after a transient fault (see `workers.units`)."""
+        return await self.loop.run_in_executor(self._db_pool, self.units.run, fn, args)
 
     async def control(self, fn: Callable[..., T], *args: Any) -> T:
-        """Like `db`, on the control thread (leases, status), so bulk writes cannot delay it."""
-        return await self.loop.run_in_executor(self._control_pool, self._unit_of_work, fn, args)
-
-    def _unit_of_work(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        with self.database.session() as session:
-            return fn(session, *args)
+        """Like `db`, on the control thread (leases, status), so bulk writes cannot delay it; retried
+        only within a lease, since a lease the database could not renew is lost anyway."""
+        bound = min(self.settings.db_outage_seconds, self.settings.job_lease_seconds)
+        return await self.loop.run_in_executor(self._control_pool, self.units.run, fn, args, bound)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Like `db` for results: writes waiting at the same moment share one transaction, so a result is
@@ -112,12 +90,15 @@ class Engine:
         while self._writes:
             batch, self._writes = self._writes[:WRITE_BATCH], self._writes[WRITE_BATCH:]
             try:
-                outcomes = await self.loop.run_in_executor(self._db_pool, self._write_batch, batch)
+                outcomes = await self.loop.run_in_executor(self._db_pool, self._write_retrying, batch)
             except Exception as exc:  # the commit itself failed: every write of the batch failed
                 outcomes = [(False, exc)] * len(batch)
             for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(value) if ok else future.set_exception(value)
+
+    def _write_retrying(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[tuple[bool, Any]]:
+        return self.units.retrying(lambda: self._write_batch(batch), "write batch")
 
     def _write_batch(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[tuple[bool, Any]]:
         # The whole batch in one transaction; only when a write fails (its experiment was deleted, say)
@@ -125,7 +106,9 @@ class Engine:
         try:
             with self.database.session() as session:
                 return [(True, value) for value in _apply_together(session, batch)]
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the connection, not a write, failed: the whole batch goes again
             return self._write_each(batch)
 
     def _write_each(self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], Any]]) -> list[tuple[bool, Any]]:
@@ -136,6 +119,8 @@ class Engine:
                     with session.begin_nested():
                         outcomes.append((True, fn(session, *args)))
                 except Exception as exc:
+                    if is_transient(exc):
+                        raise
                     outcomes.append((False, exc))
         return outcomes
 
@@ -160,7 +145,12 @@ class Engine:
             if redis_url and self._limiter_redis is None:
                 self._limiter_redis = limiter_redis(redis_url)
             self._limiters[key] = (
-                RedisLimiter(self._limiter_redis, spec.limiter_key, spec.max_connections)
+                RedisLimiter(
+                    self._limiter_redis,
+                    spec.limiter_key,
+                    spec.max_connections,
+                    outage=self.settings.redis_outage_seconds,
+                )
                 if self._limiter_redis is not None
                 else LocalLimiter(spec.max_connections)
             )
@@ -168,8 +158,6 @@ class Engine:
 
     def shutdown(self) -> None:
         async def stop() -> None:
-            for run in self._runs.values():
-                run.cancel()
             await close_all()
             if self._limiter_redis is not None:
                 await self._limiter_redis.aclose()

@@ -16,17 +16,17 @@ QUIET_LOGGERS = ("httpx", "httpx2", "openai", "aiohttp.access")
 
 @worker_process_init.connect
 def start_engine(**_: Any) -> None:
-    """Start each pool process's engine at once, so it scouts for work even before any message."""
-    from workers.engine import engine
+    """Start each pool process's scheduler at once, so it scouts for work even before any message."""
+    from workers.job_run import scheduler
 
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    engine()
+    scheduler()
 
 
 @shared_task(name=RUN_JOB, soft_time_limit=30, time_limit=60, ignore_result=True)
 def run_job(job_id: str) -> None:
-    """Hand a job to this process's engine, which works on it alongside its other jobs."""
-    from workers.engine import engine
+    """Hand a job to this process's scheduler, which works on it alongside its other jobs."""
+    from workers.job_run import scheduler
 
-    engine().submit(job_id)
+    scheduler().submit(job_id)

@@ -94,9 +94,14 @@ def run_experiment(experiment_id: int, body: RunExperiment) -> object:
 
 @endpoint(bp, "/<int:experiment_id>/retry-failed", "POST", body=RetryFailed, response=ExperimentOut)
 def retry_failed(experiment_id: int, body: RetryFailed) -> object:
-    """Regenerate exactly the failed responses; `generation_task_id` is null when none failed."""
+    """Complete the experiment in one job: regenerate failed responses, rate failed and missing ratings;
+    `generation_task_id` is null when nothing is missing. 409 when a failed response carries an
+    annotation, unless `discard_annotations`."""
     session = db_session()
-    experiment, job = runs.retry_experiment(session, settings(), current_project_id(), experiment_id, body.rating_mode)
+    project_id = current_project_id()
+    experiment, job = runs.retry_experiment(
+        session, settings(), project_id, experiment_id, body.rating_mode, body.discard_annotations
+    )
     return experiments.view(session, experiment, start_job(job))
 
 

@@ -147,7 +147,8 @@ def retry(experiment_id: int) -> BaseResponse:
     _, job = runs.retry_experiment(db_session(), settings(), project_id(), experiment_id)
     task_id = start_job(job)
     commit()
-    flash("Retrying the failed responses." if task_id else "No response failed: nothing to retry.", "info")
+    done = "Retrying: failed responses are regenerated, failed and missing ratings rated."
+    flash(done if task_id else "Nothing failed or missing: nothing to retry.", "info")
     return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id), 303)
 
 

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cli.up import free_port, wait_for_url
+from cli.up import free_port, redis_server_binary, wait_for_url
 from tests.conftest import create_pg_database, drop_pg_database
 
 
@@ -97,6 +98,7 @@ class Stack:
     tmp: Path
     workers: list[subprocess.Popen]
     procs: list[subprocess.Popen]
+    redis: OwnRedis | None = None
 
     def new_project(self, name: str) -> tuple[int, str]:
         return LiveServer(self.base_url, self.env).new_project(name)
@@ -124,14 +126,51 @@ def _redis_db() -> int:
     return 1 + os.getpid() % 15
 
 
+class OwnRedis:
+    """A redis-server of the test's own on a free port (never the shared 6379), so a test may stop it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.tmp = tmp
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import redis
+
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen([redis_server_binary(), *args, "--dir", str(self.tmp)], stdout=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a lost host would: nothing is saved, clients see the port refuse."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A module's stack; a test module may set `STACK_ENV` to change settings (limits, leases)."""
+    """A module's stack; a test module may set `STACK_ENV` to change settings (limits, leases), and
+    `STACK_OWN_REDIS = True` to get a Redis of its own (`stack.redis`) that its tests may stop."""
     from fakellm.testing import FakeLLM
 
     tmp = tmp_path_factory.mktemp("stack")
-    redis_url = f"redis://127.0.0.1:6379/{_redis_db()}"
-    subprocess.run(["redis-cli", "-n", str(_redis_db()), "flushdb"], check=True, capture_output=True)
+    own_redis = OwnRedis(tmp) if getattr(request.module, "STACK_OWN_REDIS", False) else None
+    if own_redis is not None:
+        own_redis.start()
+        redis_url = own_redis.url
+    else:
+        redis_url = f"redis://127.0.0.1:6379/{_redis_db()}"
+        subprocess.run(["redis-cli", "-n", str(_redis_db()), "flushdb"], check=True, capture_output=True)
     fake = FakeLLM()
     fake.start()
     db_name = f"assay_stack_{os.getpid()}_{request.module.__name__.rsplit('.', 1)[-1]}"
@@ -170,7 +209,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             stderr=subprocess.STDOUT,
         )
     )
-    stack = Stack(f"http://127.0.0.1:{port}", env, fake, tmp, [], procs)
+    stack = Stack(f"http://127.0.0.1:{port}", env, fake, tmp, [], procs, own_redis)
     try:
         stack.start_worker("w1")
         stack.start_worker("w2")
@@ -186,6 +225,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         for proc in procs:
             _stop(proc)
         fake.close()
+        if own_redis is not None:
+            own_redis.kill()
         drop_pg_database(db_name)
 
 

@@ -125,15 +125,17 @@ def test_semaphore_limit(stack: Stack) -> None:
 
 
 def test_stream_experiment(stack: Stack) -> None:
-    # A little model latency, so the stream shows the run in progress and not only its end.
-    stack.fake.configure({"latency_ms": 100})
+    # Model latency, so the run (three calls deep, a generation alone first) lasts several of the example's
+    # 0.5 s polls and the stream shows it in progress. The "Started" line is written with the STARTED state
+    # and never streamed with an older one, so the example, which prints the lines of STARTED events, shows it.
+    stack.fake.configure({"latency_ms": 500})
     _, env = project(stack, "Example stream experiment")
     out = lines(run_example("stream_experiment.py", env))
     percents = [float(m.group(1)) for line in out if (m := re.fullmatch(r"Progress: ([\d.]+)%", line))]
     assert percents and percents == sorted(percents) and all(0 <= p <= 100 for p in percents)
     counts = [line for line in out if line.startswith(("Generated: ", "Rated: "))]
     assert counts and all(re.fullmatch(r"(Generated|Rated): \d+/10", line) for line in counts)
-    assert any(line.startswith("Log: ") for line in out)
+    assert any(line.startswith("Log: Started: 10 item(s)") for line in out)
     assert out[-3:] == ["✅ Complete!", "Rated responses: 10", "Pass rate: 100.0%"]
 
 

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from fakellm import FakeLLM
 from llmcalls import ErrorKind, LLMCallError, LocalLimiter, ModelSpec, RedisLimiter, chat
+from llmcalls.errors import LimiterUnavailable
 
 from .conftest import REDIS_URL, RecordedSleep
 
@@ -293,3 +294,46 @@ def test_an_unreachable_limiter_is_a_retried_connection_failure_not_a_crash(
     assert (caught.value.kind, caught.value.attempts) == (ErrorKind.CONNECTION, 3)
     assert "limiter's Redis did not answer" in str(caught.value)
     assert fake.stats()["calls"] == 0
+
+
+def test_a_slot_waits_for_a_redis_that_comes_back_within_the_outage_bound(redis_key: str, run: Run) -> None:
+    from cli.up import free_port, redis_server_binary
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+
+    async def scenario() -> bool:
+        limiter = RedisLimiter(url, redis_key, 1, outage=60.0)
+        server: subprocess.Popen[bytes] | None = None
+        try:
+            waiting = asyncio.create_task(limiter.slot().__aenter__())
+            await asyncio.sleep(0.5)  # the acquire is failing against a port nobody listens on yet
+            assert not waiting.done()
+            binary = str(redis_server_binary())
+            server = subprocess.Popen([binary, "--port", str(port), "--save", ""], stdout=subprocess.DEVNULL)
+            await waiting
+            return await limiter.holders() == 1
+        finally:
+            await limiter.aclose()
+            if server is not None:
+                server.kill()
+                server.wait()
+
+    assert run(scenario()) is True
+
+
+def test_past_the_outage_bound_a_slot_fails_saying_how_long_it_waited(run: Run) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+
+    async def scenario() -> None:
+        limiter = RedisLimiter(f"redis://127.0.0.1:{closed}/0", "assay:test:down", 1, outage=0.3)
+        try:
+            async with limiter.slot():
+                pass
+        finally:
+            await limiter.aclose()
+
+    with pytest.raises(LimiterUnavailable, match=r"did not answer for assay:test:down within 0.3 s"):
+        run(scenario())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import distinct, event, func, select
 
 from api.extensions import database
-from models.orm import Job
+from models.orm import Job, PromptResponse, Rating
 from services import studio
 from services.states import TaskState
 from tests.conftest import ProjectHandle
@@ -67,17 +67,23 @@ def test_cancel_a_running_job(studio_app: Flask, browser: Browser, project: Proj
     assert "has no running generation" in browser.get(again.headers["Location"]).get_data(as_text=True)
 
 
-def test_retry_failed_starts_a_job_for_exactly_the_failures(
+def test_retry_starts_one_job_for_the_failed_responses_and_ratings(
     studio_app: Flask, browser: Browser, project: ProjectHandle
 ) -> None:
     seeded = seed(studio_app, project.id, "Retry", 100)
     page = browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)
     assert "Retry 2 failed" in page
+    with studio_app.app_context(), database().session() as session:
+        rating_errors = session.scalar(
+            select(func.count(distinct(Rating.response_id)))
+            .join(PromptResponse, PromptResponse.id == Rating.response_id)
+            .where(PromptResponse.experiment_id == seeded.experiment_id, Rating.error.is_not(None))
+        )
     res = browser.post(f"/studio/experiments/{seeded.experiment_id}/retry")
-    assert "Retrying the failed responses" in browser.get(res.headers["Location"]).get_data(as_text=True)
+    assert "Retrying: failed responses are regenerated" in browser.get(res.headers["Location"]).get_data(as_text=True)
     with studio_app.app_context(), database().session() as session:
         newest = session.query(Job).filter_by(experiment_id=seeded.experiment_id).order_by(Job.created_at.desc())
-        assert newest.first().total == 2
+        assert rating_errors > 0 and newest.first().total == 2 + rating_errors
 
 
 def test_actions_without_csrf_are_refused(studio_app: Flask, browser: Browser, project: ProjectHandle) -> None:
