@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from models.db import in_batches
 from models.orm import Entry, Experiment, Job, JobChunk, JobLog, PromptResponse
+from services import metrics
 from services.errors import Conflict, Invalid, not_found
 from services.settings import Settings
 from services.states import TERMINAL_STATES, JobKind, TaskState
@@ -82,6 +83,7 @@ def create(
             for i, start in enumerate(range(0, len(items), size))
         )
     session.flush()
+    metrics.job_state(kind, job.status)
     return job
 
 
@@ -171,6 +173,7 @@ def mark_started(session: Session, job_id: str) -> Job | None:
         job.started_at = now()
         job.deadline_at = job.started_at + timedelta(seconds=job.time_limit_seconds or 36_000)
         log(session, job.id, f"Started: {job.total} item(s)")
+        metrics.job_state(job.kind, TaskState.STARTED)
     return job
 
 
@@ -288,6 +291,7 @@ def finish(session: Session, job: Job, status: TaskState, error_msg: str | None 
             .values(generation_task_id=None, has_internal_error=status == TaskState.FAILURE)
         )
     log(session, job.id, f"{status.value}" + (f": {error_msg}" if error_msg else ""))
+    metrics.job_state(job.kind, status)
     return True
 
 

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from llmcalls import Limiter, LocalLimiter, ModelSpec, RedisLimiter, close_all
 from llmcalls.limiter import connect as limiter_redis
 from models.db import Database
+from services import heartbeat
 from services.settings import Settings, load_settings
 from workers.evaluator_pool import EvaluatorPool
 
@@ -66,6 +67,7 @@ class Engine:
         from services.jobs import claimable_jobs
 
         while True:
+            heartbeat.beat_soon(self.settings.redis_url, "worker", self.owner)
             try:
                 for job_id in await self.db(claimable_jobs):
                     await self._start(job_id)

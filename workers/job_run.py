@@ -30,7 +30,7 @@ from llmcalls import (
     judge,
 )
 from models.orm import Job, JobChunk
-from services import execution, jobs
+from services import execution, jobs, metrics
 from services.evaluators import Sample
 from services.execution import CriterionRef, ExperimentPlan, ItemWork, RatingOutcome
 from services.states import TERMINAL_STATES, JobKind, TaskState
@@ -143,6 +143,7 @@ class JobRun:
                     chunk = await self.engine.db(jobs.claim_chunk, self.job_id, self.engine.owner, lease, self.held)
                     if chunk is None:
                         break
+                    metrics.chunk_claimed(self.job.kind if self.job else "")
                     if chunk.attempts > self.settings.max_chunk_attempts:
                         await self._fail_poisoned(chunk)
                         break
@@ -320,7 +321,9 @@ class JobRun:
         try:
             result = await self.engine.evaluators.evaluate(criterion.evaluator, criterion.params or {}, sample)
         except EvaluationFailed as exc:
+            metrics.evaluator_run(criterion.evaluator, "failed")
             return RatingOutcome(criterion.id, error=str(exc))
+        metrics.evaluator_run(criterion.evaluator, "pass" if result.passed else "fail")
         return RatingOutcome(criterion.id, evaluation=result)
 
     def _rate_one(

@@ -7,13 +7,15 @@ rely on it: any active job with no live chunk lease for a while gets a fresh run
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from datetime import timedelta
 
 from celery import Celery
 
 from models.db import Database
-from services import jobs
+from services import heartbeat, jobs
 from services.settings import Settings
 from services.states import TaskState
 from workers.app import RUN_JOB
@@ -47,7 +49,9 @@ def run_forever(settings: Settings, interval: float, stale_after: float) -> None
 
     database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
     celery = create_celery(settings)
+    name = f"{socket.gethostname()}:{os.getpid()}"
     while True:
+        heartbeat.beat(settings.redis_url, "sweeper", name)
         try:
             sweep_once(database, celery, timedelta(seconds=stale_after))
         except Exception:
