@@ -38,9 +38,15 @@ def migrate() -> None:
     "--threads", default=64, show_default=True, type=int, help="threads per process (each SSE stream holds one)"
 )
 def api(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the REST API with gunicorn (gthread workers, so many SSE streams can stay open)."""
-    _database().migrate()
+    """Serve the REST API with gunicorn (gthread workers, so many SSE streams can stay open).
+
+    Migrates first unless ASSAY_AUTO_MIGRATE=false (then a release step or `assay migrate` does)."""
+    if load_settings().auto_migrate:
+        _database().migrate()
+    from cli.observability import prepare_metrics_dir
     from cli.server import serve
+
+    prepare_metrics_dir()
 
     serve(host, port, workers, threads)
 
@@ -49,15 +55,21 @@ def api(host: str, port: int, workers: int, threads: int) -> None:
 @click.option("--concurrency", default=1, show_default=True, type=int, help="processes (each runs one event loop)")
 @click.option("--loglevel", default="info", show_default=True)
 @click.option("--hostname", default=None, help="Celery node name (default: assay@<host>-<pid>)")
-def worker(concurrency: int, loglevel: str, hostname: str | None) -> None:
+@click.option("--metrics-port", type=int, default=None, help="serve /metrics here [ASSAY_WORKER_METRICS_PORT]")
+def worker(concurrency: int, loglevel: str, hostname: str | None, metrics_port: int | None) -> None:
     """Run a Celery worker on REDIS_URL; each process runs many jobs' model calls concurrently."""
     import os
     import socket
 
+    from cli.observability import prepare_metrics_dir, serve_worker_metrics
     from workers.app import create_celery
 
+    prepare_metrics_dir()
+    settings = load_settings()
+    if port := metrics_port or settings.worker_metrics_port:
+        serve_worker_metrics(port)
     name = hostname or f"assay@{socket.gethostname()}-{os.getpid()}"
-    create_celery(load_settings()).worker_main(
+    create_celery(settings).worker_main(
         [
             "worker",
             f"--concurrency={concurrency}",

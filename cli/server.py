@@ -22,6 +22,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app({"auto_migrate": False})
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    from cli.observability import forget_process
+
+    forget_process(worker.pid)
+
+
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     _Gunicorn(
         {
@@ -33,5 +39,6 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             "timeout": 300,
             "graceful_timeout": 10,
             "accesslog": None,
+            "child_exit": _child_exit,
         }
     ).run()

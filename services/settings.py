@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     max_job_items: int = Field(default=1_000_000, ge=1)
     worker_max_inflight: int = 64
     worker_scout_seconds: float = 1.0
+    # `assay worker` serves its pool's Prometheus metrics on this port (unset: no metrics server).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     failure_streak_limit: int = 5
     # A chunk started this many times without finishing (its worker died each time) fails its job.
     max_chunk_attempts: int = Field(default=5, ge=1)

