@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.extensions import database
@@ -47,7 +47,8 @@ def home() -> Response:
 def _check_database() -> str:
     try:
         with database().engine.connect() as conn:
-            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            migrated = inspect(conn).has_table("alembic_version")
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() if migrated else []
     except SQLAlchemyError as exc:
         return f"unavailable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     head = _migration_head()

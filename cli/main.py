@@ -18,6 +18,7 @@ def _database() -> Database:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="assay", prog_name="assay")
 def cli() -> None:
     """Assay: a self-hosted LLM evaluation backend that speaks the elluminate REST API."""
 
@@ -169,6 +170,27 @@ def create_key(project_id: int, name: str) -> None:
             raise click.ClickException(f"project {project_id} not found")
         key = auth_service.create_api_key(session, project_id, name)
     click.echo(f"API key (shown once): {key}")
+
+
+@keys.command("list")
+@click.option("--project", "project_id", type=int, default=None, help="only this project's keys")
+def list_keys(project_id: int | None) -> None:
+    """List keys: id, project, first characters, name, creation time (the keys themselves are not stored)."""
+    with _database().session() as session:
+        for key in auth_service.api_keys(session, project_id):
+            created = f"{key.created_at:%Y-%m-%d %H:%M}"
+            click.echo(f"{key.id}\tproject {key.project_id}\t{key.prefix}...\t{key.name}\t{created}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def revoke_key(key_id: int) -> None:
+    """Delete a key by its id (see `assay keys list`); requests and Studio logins with it stop working."""
+    with _database().session() as session:
+        key = auth_service.revoke_api_key(session, key_id)
+        if key is None:
+            raise click.ClickException(f"no API key with id {key_id} (see assay keys list)")
+        click.echo(f"API key {key_id} ({key.prefix}...) of project {key.project_id} revoked")
 
 
 @cli.group()

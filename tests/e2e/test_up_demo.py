@@ -12,9 +12,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+import requests
 
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_port, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -49,8 +50,8 @@ def check_demo_output(out: str) -> None:
     assert "built-in fake model" in out
 
 
-def start_up(env: dict[str, str]) -> tuple[str, subprocess.Popen[str]]:
-    """`assay up` on a free port, read until it says it is up; returns (base URL, process)."""
+def start_up(env: dict[str, str]) -> tuple[str, subprocess.Popen[str], str]:
+    """`assay up` on a free port, read until it says it is up; returns (base URL, process, what it said)."""
     port = free_port()
     proc = subprocess.Popen(
         assay("up", "--port", str(port)),
@@ -67,13 +68,13 @@ def start_up(env: dict[str, str]) -> tuple[str, subprocess.Popen[str]]:
         if "Ctrl-C stops everything" in line:
             break
     assert f"Assay is up at http://127.0.0.1:{port}" in out, out
-    return f"http://127.0.0.1:{port}", proc
+    return f"http://127.0.0.1:{port}", proc, out
 
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
     """`assay up` with embedded defaults; yields (base URL, API key, process)."""
-    base_url, proc = start_up(clean_env(tmp_path, ASSAY_BOOTSTRAP_API_KEY="ak_test_bootstrap"))
+    base_url, proc, _ = start_up(clean_env(tmp_path, ASSAY_BOOTSTRAP_API_KEY="ak_test_bootstrap"))
     yield base_url, "ak_test_bootstrap", proc
     if proc.poll() is None:
         stop_and_check_nothing_left(proc)
@@ -97,14 +98,29 @@ def test_up_then_demo_then_sigterm_leaves_nothing(tmp_path: Path, up: tuple[str,
     stop_and_check_nothing_left(proc)
 
 
-def test_demo_alone_starts_and_stops_its_own_stack(tmp_path: Path) -> None:
+def test_demo_alone_starts_and_stops_its_own_stack_then_up_prints_a_key(tmp_path: Path) -> None:
     before = {p.pid for p in psutil.process_iter()}
     demo = subprocess.run(assay("demo"), env=clean_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "starting one for the demo" in demo.stdout
+    assert re.search(r"Using the Assay at http://127\.0\.0\.1:\d+", demo.stdout)
     check_demo_output(demo.stdout)
     leftovers = [p for p in psutil.process_iter() if p.pid not in before and _data_home(p) == str(tmp_path / "data")]
     assert leftovers == []
+    # The schema existed before the sweeper's first pass.
+    assert "no such table" not in (tmp_path / "data" / "assay" / "logs" / "sweeper.log").read_text()
+
+    # The demo's project has no key a newcomer saw: `assay up` makes one and prints it, once.
+    base_url, proc, out = start_up(clean_env(tmp_path))
+    try:
+        key = re.search(r"API key: (ak_\S+)", out).group(1)  # type: ignore[union-attr]
+        answer = requests.get(f"{base_url}/api/v0/projects", headers={"X-API-Key": key}, timeout=10)
+        assert answer.status_code == 200
+    finally:
+        stop_and_check_nothing_left(proc)
+    _, proc, again = start_up(clean_env(tmp_path))
+    stop_and_check_nothing_left(proc)
+    assert "API key: " not in again and "assay keys list" in again
 
 
 def _data_home(process: psutil.Process) -> str | None:
@@ -124,7 +140,7 @@ def machine_services(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def test_up_on_the_machines_redis_and_postgresql(tmp_path: Path, machine_services: dict[str, str]) -> None:
     env = clean_env(tmp_path, ASSAY_BOOTSTRAP_API_KEY="ak_pg_bootstrap", **machine_services)
-    base_url, proc = start_up(env)
+    base_url, proc, _ = start_up(env)
     try:
         commands = [" ".join(p.cmdline()) for p in psutil.Process(proc.pid).children()]
         assert not any("redis-server" in c for c in commands), commands
@@ -139,3 +155,72 @@ def test_up_on_the_machines_redis_and_postgresql(tmp_path: Path, machine_service
         check_demo_output(demo.stdout)
     finally:
         stop_and_check_nothing_left(proc)
+
+
+def test_version_is_one_line() -> None:
+    out = subprocess.run(assay("--version"), capture_output=True, text=True, check=True).stdout
+    assert re.fullmatch(r"assay, version \d+\.\d+\.\d+\S*\n", out)
+
+
+@pytest.fixture
+def foreign_api(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """`assay api` on a database of its own, started with ASSAY_AUTO_MIGRATE=false (so not migrated)."""
+    env = clean_env(
+        tmp_path / "foreign", DATABASE_URL=f"sqlite:///{tmp_path / 'foreign.db'}", ASSAY_AUTO_MIGRATE="false"
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        assay("api", "--port", str(port), "--workers", "1", "--threads", "4"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+        yield f"http://127.0.0.1:{port}", env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_api_with_auto_migrate_false_leaves_the_schema_to_assay_migrate(
+    foreign_api: tuple[str, dict[str, str]],
+) -> None:
+    base_url, env = foreign_api
+    before = requests.get(f"{base_url}/readyz", timeout=10)
+    assert before.status_code == 503
+    assert "assay migrate" in before.json()["checks"]["database"]
+    subprocess.run(assay("migrate"), env=env, check=True, capture_output=True, timeout=120)
+    assert requests.get(f"{base_url}/readyz", timeout=10).status_code == 200
+
+
+def test_demo_refuses_another_assay_with_one_line(tmp_path: Path, foreign_api: tuple[str, dict[str, str]]) -> None:
+    base_url, env = foreign_api
+    subprocess.run(assay("migrate"), env=env, check=True, capture_output=True, timeout=120)
+    demo = subprocess.run(
+        assay("demo", "--base-url", base_url), env=clean_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert demo.returncode == 1
+    assert f"Using the Assay at {base_url}" in demo.stdout
+    assert demo.stderr.strip().count("\n") == 0, demo.stderr
+    assert demo.stderr.startswith(f"The Assay at {base_url} refused a key made in this machine's database")
+
+
+def test_demo_refuses_a_server_that_is_not_assay(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        demo = subprocess.run(
+            assay("demo", "--base-url", url), env=clean_env(tmp_path), capture_output=True, text=True, timeout=120
+        )
+    finally:
+        server.shutdown()
+    assert demo.returncode == 1
+    assert (
+        demo.stderr.strip()
+        == f"{url} is not an Assay server (no /healthz or /api/v0/openapi.json); pass --base-url of one"
+    )
