@@ -26,12 +26,8 @@ def _cluster_state(app: Flask) -> dict[str, Any]:
         return cluster.state(session, app.extensions["assay_health_redis"])
 
 
-def _start_timer() -> None:
-    g.metrics_started = time.perf_counter()
-
-
 def _observe(response: Response) -> Response:
-    started = g.pop("metrics_started", None)
+    started = g.get("request_started")  # set by api.request_log, also for requests refused early
     if started is not None and request.endpoint != "metrics.scrape":
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
@@ -40,6 +36,5 @@ def _observe(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(_start_timer)
     app.after_request(_observe)
     app.register_blueprint(bp)

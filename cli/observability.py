@@ -28,6 +28,22 @@ def prepare_metrics_dir() -> str:
     return path
 
 
+def log_as(component: str) -> None:
+    """JSON (or text, ASSAY_LOG_FORMAT) log lines for this process, tagged with `component`."""
+    from services import logs
+    from services.settings import load_settings
+
+    settings = load_settings()
+    logs.configure(component, settings.log_format, settings.log_level)
+
+
+def log_worker_as_assay() -> None:
+    """Celery leaves logging alone when `setup_logging` has a receiver; ours sets the JSON lines up."""
+    from celery.signals import setup_logging
+
+    setup_logging.connect(lambda **_: log_as("worker"), weak=False)
+
+
 def forget_process(pid: int) -> None:
     """A pool process ended: drop its live gauges (counters stay, as prometheus-client intends)."""
     from prometheus_client import multiprocess

@@ -7,6 +7,7 @@ worker that asks. The job ends when every chunk is done.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from services.settings import Settings
 from services.states import TERMINAL_STATES, JobKind, TaskState
 
 ACTIVE_STATES = (TaskState.PENDING, TaskState.STARTED)
+process_log = logging.getLogger("assay.jobs")
 
 
 def now() -> datetime:
@@ -115,7 +117,9 @@ def get(session: Session, project_id: int, job_id: str, kind: JobKind | None = N
 
 
 def log(session: Session, job_id: str, line: str) -> None:
+    """A line of the job's run log (clients read it), also in this process's log."""
     session.add(JobLog(job_id=job_id, line=line))
+    process_log.info(line, extra={"job_id": job_id})
 
 
 def logs_since(session: Session, job_id: str, cursor: int) -> tuple[str | None, int]:

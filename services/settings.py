@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "ASSAY_REDIS_URL", "redis_url")
     )
     auto_migrate: bool = True
+    # Log lines of the API, workers and sweeper: one JSON object each ("json") or plain text ("text").
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Signs the Studio's session cookie; it must be the same on every API process. Unset, the Studio
     # refuses logins (a random per-process key would log users out whenever another worker answered).
     secret_key: str | None = None

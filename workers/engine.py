@@ -9,6 +9,7 @@ the loop, and each piece of it is its own short transaction.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import socket
@@ -90,7 +91,9 @@ class Engine:
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(session, *args)` as one transaction in the database thread pool."""
-        return await self.loop.run_in_executor(self._db_pool, self._unit_of_work, fn, args)
+        # In the caller's context, so lines logged there carry its job and chunk ids (services.logs).
+        context = contextvars.copy_context()
+        return await self.loop.run_in_executor(self._db_pool, context.run, self._unit_of_work, fn, args)
 
     async def control(self, fn: Callable[..., T], *args: Any) -> T:
         """Like `db`, on the control thread (leases, status), so bulk writes cannot delay it."""

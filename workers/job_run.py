@@ -30,7 +30,7 @@ from llmcalls import (
     judge,
 )
 from models.orm import Job, JobChunk
-from services import execution, jobs, metrics
+from services import execution, jobs, logs, metrics
 from services.evaluators import Sample
 from services.execution import CriterionRef, ExperimentPlan, ItemWork, RatingOutcome
 from services.states import TERMINAL_STATES, JobKind, TaskState
@@ -74,6 +74,7 @@ class JobRun:
         return set(self._chunk_tasks.values())
 
     async def run(self) -> None:
+        logs.bind(job_id=self.job_id)  # this task's lines, and its chunks' (their tasks inherit it)
         try:
             job = await self.engine.db(jobs.mark_started, self.job_id)
         except (OperationalError, InterfaceError, PoolTimeout):
@@ -85,6 +86,7 @@ class JobRun:
         if job is None:
             return
         self.job = job
+        logs.bind(project_id=job.project_id)
         self.cache = CallCache(self.engine, job.project_id, self.settings.llm_cache)
         watcher = asyncio.create_task(self._watch())
         try:
@@ -195,6 +197,7 @@ class JobRun:
 
     async def _run_chunk(self, chunk: JobChunk) -> None:
         current_chunk.set(chunk.id)  # the items' tasks inherit it: a lost lease stops their model calls
+        logs.bind(chunk_id=chunk.id)
         run_item = self._item_runner()
         if self.plan is not None:
             works: list[Any] = await self.engine.db(execution.load_items, self.plan, chunk.items)

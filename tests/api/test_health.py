@@ -66,3 +66,10 @@ def test_metrics_count_requests_by_route_and_status_and_show_jobs(client: FlaskC
 
 def _sample(client: FlaskClient, name: str, **labels: str) -> float:
     return sample_sum(client.get("/metrics").get_data(as_text=True), name, **labels)
+
+
+def test_every_answer_carries_a_request_id_and_keeps_a_proxys(client: FlaskClient) -> None:
+    made = client.get("/healthz").headers["X-Request-ID"]
+    assert len(made) == 32 and made != client.get("/healthz").headers["X-Request-ID"]
+    assert client.get("/nowhere", headers={"X-Request-ID": "lb-42"}).headers["X-Request-ID"] == "lb-42"
+    assert client.get("/healthz", headers={"X-Request-ID": "bad id;"}).headers["X-Request-ID"] != "bad id;"

@@ -3,6 +3,7 @@ after an experiment, and /readyz following the API's Redis going away and coming
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -74,6 +75,30 @@ def test_metrics_show_the_job_its_model_calls_and_tokens(stack: Stack) -> None:
     assert sample_sum(workers, "assay_job_transitions_total", kind="experiment", state="STARTED") == 1
     assert sample_sum(workers, "assay_job_transitions_total", kind="experiment", state="SUCCESS") == 1
     assert sample_sum(workers, "assay_chunks_claimed_total", kind="experiment") >= -(-ENTRIES // 5)
+    _check_logs(stack, experiment.id)
+
+
+def _json_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def _check_logs(stack: Stack, experiment_id: int) -> None:
+    """Every process logs JSON; the access log and the job's lines carry the ids an operator greps for."""
+    api = _json_lines(stack.tmp / "api.log")
+    route = "/api/v0/projects/<int:project_id>/experiments"
+    posts = [line for line in api if line.get("route") == route and line.get("method") == "POST"]
+    assert posts and all(line["status"] == 201 and line["request_id"] and line["project_id"] for line in posts)
+    assert len({line["request_id"] for line in api if "request_id" in line}) == len(
+        [line for line in api if line.get("logger") == "assay.access"]
+    )
+    worker_lines = [line for name in ("w1", "w2") for line in _json_lines(stack.tmp / f"worker-{name}.log")]
+    started = [line for line in worker_lines if line["message"].startswith("Started: ")]
+    assert len(started) == 1 and started[0]["component"] == "worker"
+    assert started[0]["job_id"]
+    assert any(line["message"] == "SUCCESS" and line["job_id"] == started[0]["job_id"] for line in worker_lines)
+    assert _json_lines(stack.tmp / "sweeper.log") == [] or all(
+        line["component"] == "sweeper" for line in _json_lines(stack.tmp / "sweeper.log")
+    )
 
 
 class OwnRedis:
