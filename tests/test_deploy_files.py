@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import importlib.util
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +18,9 @@ import yaml
 from services.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("deploy_validate", ROOT / "deploy" / "validate.py")
+validate = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+_spec.loader.exec_module(validate)  # type: ignore[union-attr]
 ASSAY_ROLES = {"migrate", "api", "worker", "sweeper"}
 
 
@@ -24,18 +31,11 @@ def _compose_command() -> list[str]:
     pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
 
 
-def _compose_config(folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`docker-compose config` on a copy of the compose file beside `folder`'s .env, as an operator runs it."""
-    shutil.copy(ROOT / "docker-compose.yml", folder / "docker-compose.yml")
-    return subprocess.run([*_compose_command(), *extra, "config"], capture_output=True, text=True, cwd=folder)
-
-
 @pytest.fixture
-def compose(tmp_path: Path) -> dict[str, Any]:
+def compose() -> dict[str, Any]:
     """The compose file resolved with the documented setup: .env from .env.example plus a secret key."""
-    env_file = (ROOT / ".env.example").read_text() + "ASSAY_SECRET_KEY=a-long-random-value-for-the-test\n"
-    (tmp_path / ".env").write_text(env_file)
-    out = _compose_config(tmp_path, "--profile", "fake-model")
+    _compose_command()
+    out = validate.compose_config(validate.documented_env(), "--profile", "fake-model")
     assert out.returncode == 0, out.stderr
     return yaml.safe_load(out.stdout)["services"]
 
@@ -54,13 +54,13 @@ def test_compose_migrates_only_in_the_migrate_service(compose: dict[str, Any]) -
 def test_compose_passes_the_env_file_and_the_secret_key(compose: dict[str, Any]) -> None:
     for role in ASSAY_ROLES:
         environment = compose[role]["environment"]
-        assert environment["ASSAY_SECRET_KEY"] == "a-long-random-value-for-the-test"
+        assert environment["ASSAY_SECRET_KEY"] == "a-long-random-value-for-the-check"
         assert environment["ASSAY_JOB_CHUNK_SIZE"] == "10"  # from .env, which Assay itself does not read
 
 
-def test_compose_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
-    out = _compose_config(tmp_path)
+def test_compose_refuses_to_start_without_a_secret_key() -> None:
+    _compose_command()
+    out = validate.compose_config((ROOT / ".env.example").read_text())
     assert out.returncode != 0
     assert "set ASSAY_SECRET_KEY in .env" in out.stderr
 
@@ -111,3 +111,86 @@ def _is_setting(name: str) -> bool:
 
 def _dist(line: str) -> str:
     return line.split("==")[0].lower().replace("_", "-")
+
+
+@pytest.fixture(scope="module")
+def manifests() -> dict[str, dict[str, Any]]:
+    return {f"{doc['kind']}/{doc['metadata']['name']}": doc for _, doc in validate.manifests()}
+
+
+def _container(manifests: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    resource = manifests[name]
+    (container,) = resource["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_kubernetes_manifests_validate_against_the_kubernetes_and_keda_schemas() -> None:
+    documents = validate.manifests()
+    assert validate.problems(documents) == []
+    kinds = {(doc["kind"], doc["metadata"]["name"]) for _, doc in documents}
+    assert {("Deployment", "assay-api"), ("Service", "assay-api"), ("Deployment", "assay-worker")} <= kinds
+    assert {("Deployment", "assay-sweeper"), ("Job", "assay-migrate"), ("ScaledObject", "assay-worker")} <= kinds
+    assert {("ConfigMap", "assay-config"), ("Secret", "assay-secrets")} <= kinds
+
+
+def test_the_validator_names_a_misspelt_field(manifests: dict[str, dict[str, Any]]) -> None:
+    api = copy.deepcopy(manifests["Deployment/assay-api"])
+    api["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    scaled = copy.deepcopy(manifests["ScaledObject/assay-worker"])
+    scaled["spec"]["maxReplicas"] = 3
+    found = validate.problems([("api.yaml", api), ("scaledobject.yaml", scaled)])
+    assert any("'livenesProbe' was unexpected" in line and line.startswith("api.yaml") for line in found)
+    assert any("'maxReplicas' was unexpected" in line for line in found)
+
+
+def test_kubernetes_probes_and_commands(manifests: dict[str, dict[str, Any]]) -> None:
+    api = _container(manifests, "Deployment/assay-api")
+    assert (api["livenessProbe"]["httpGet"]["path"], api["readinessProbe"]["httpGet"]["path"]) == (
+        "/healthz",
+        "/readyz",
+    )
+    worker = _container(manifests, "Deployment/assay-worker")
+    config = manifests["ConfigMap/assay-config"]["data"]
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert worker["ports"] == [{"name": "metrics", "containerPort": int(config["ASSAY_WORKER_METRICS_PORT"])}]
+    assert config["ASSAY_AUTO_MIGRATE"] == "false"
+    assert _container(manifests, "Job/assay-migrate")["command"] == ["assay", "migrate"]
+    for name in ("Deployment/assay-api", "Deployment/assay-worker", "Deployment/assay-sweeper"):
+        command = _container(manifests, name)["command"]
+        assert command[0] == "assay"
+        _check_cli(command[1:])
+    assert all(_is_setting(name) for name in {**config, **manifests["Secret/assay-secrets"]["stringData"]})
+
+
+def test_workers_scale_on_the_run_queue_and_the_free_chunks_the_api_reports(
+    manifests: dict[str, dict[str, Any]],
+) -> None:
+    from services import cluster
+
+    scaled = manifests["ScaledObject/assay-worker"]["spec"]
+    assert scaled["scaleTargetRef"]["name"] == "assay-worker"
+    triggers = {trigger["type"]: trigger["metadata"] for trigger in scaled["triggers"]}
+    assert triggers["redis"]["listName"] == cluster.QUEUE
+    assert _metric_names(triggers["prometheus"]["query"]) == {"assay_free_chunks"}
+
+
+def test_grafana_dashboard_plots_only_metrics_assay_serves() -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "assay-dashboard.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    used = set().union(*(_metric_names(expr) for expr in exprs))
+    assert used and used <= _served_metric_names(), used - _served_metric_names()
+    assert {"assay_model_calls_total", "assay_free_chunks", "assay_http_requests_total"} <= used
+
+
+def _metric_names(expr: str) -> set[str]:
+    return {re.sub(r"_(bucket|count|sum)$", "", name) for name in re.findall(r"\bassay_[a-z_]+", expr)}
+
+
+def _served_metric_names() -> set[str]:
+    from services import metrics
+
+    names = {"assay_jobs", "assay_queue_depth", "assay_free_chunks"}  # metrics.ClusterCollector's
+    for value in vars(metrics).values():
+        if hasattr(value, "_name") and hasattr(value, "_type"):
+            names.add(value._name + ("_total" if value._type == "counter" else ""))
+    return names
