@@ -2,7 +2,8 @@
 
 - deploy/kubernetes/: every file the kustomization lists (and no other), each document against the
   Kubernetes JSON schemas that the kubernetes-validate package ships (strict: unknown fields fail),
-  CRDs against the schemas in deploy/kubernetes/schemas/ (KEDA's ScaledObject);
+  CRDs against the schemas in deploy/kubernetes/schemas/ (KEDA's ScaledObject); with kubectl on
+  PATH, also what `kubectl kustomize` renders;
 - docker-compose.yml: `docker-compose config` with the documented .env (from .env.example plus a
   secret key), so a typo or an unset required variable fails here instead of at `docker compose up`.
 """
@@ -33,6 +34,14 @@ def manifests(folder: Path = KUBERNETES) -> list[tuple[str, dict[str, Any]]]:
     if unlisted:
         raise ValueError(f"{folder}: not in kustomization.yaml: {', '.join(sorted(unlisted))}")
     return [(name, doc) for name in listed for doc in yaml.safe_load_all((folder / name).read_text()) if doc]
+
+
+def rendered(folder: Path = KUBERNETES) -> list[tuple[str, dict[str, Any]]] | None:
+    """What `kubectl kustomize` makes of the folder (labels and images applied), when kubectl is installed."""
+    if shutil.which("kubectl") is None:
+        return None
+    out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True)
+    return [("kubectl kustomize", doc) for doc in yaml.safe_load_all(out.stdout) if doc]
 
 
 def problems(documents: list[tuple[str, dict[str, Any]]]) -> list[str]:
@@ -83,7 +92,7 @@ def documented_env() -> str:
 
 def main() -> int:
     documents = manifests()
-    found = problems(documents)
+    found = problems(documents) + problems(rendered() or [])
     out = compose_config(documented_env(), "--profile", "fake-model")
     if out.returncode != 0:
         found.append(f"docker-compose.yml: {out.stderr.strip()}")

@@ -126,7 +126,7 @@ def _container(manifests: dict[str, dict[str, Any]], name: str) -> dict[str, Any
 
 def test_kubernetes_manifests_validate_against_the_kubernetes_and_keda_schemas() -> None:
     documents = validate.manifests()
-    assert validate.problems(documents) == []
+    assert validate.problems(documents + (validate.rendered() or [])) == []
     kinds = {(doc["kind"], doc["metadata"]["name"]) for _, doc in documents}
     assert {("Deployment", "assay-api"), ("Service", "assay-api"), ("Deployment", "assay-worker")} <= kinds
     assert {("Deployment", "assay-sweeper"), ("Job", "assay-migrate"), ("ScaledObject", "assay-worker")} <= kinds
