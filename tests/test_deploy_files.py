@@ -194,3 +194,11 @@ def _served_metric_names() -> set[str]:
         if hasattr(value, "_name") and hasattr(value, "_type"):
             names.add(value._name + ("_total" if value._type == "counter" else ""))
     return names
+
+
+def test_every_setting_is_documented_in_the_readme_and_env_example() -> None:
+    readme, example = (ROOT / "README.md").read_text(), (ROOT / ".env.example").read_text()
+    for name, field in Settings.model_fields.items():
+        variable = field.validation_alias.choices[0] if field.validation_alias else f"ASSAY_{name.upper()}"  # type: ignore[union-attr]
+        assert f"| `{variable}` |" in readme, variable
+        assert re.search(rf"^#? ?{variable}=", example, re.MULTILINE), variable
