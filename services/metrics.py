@@ -9,9 +9,12 @@ database and Redis when `/metrics` is scraped, in `ClusterCollector`, never coun
 
 from __future__ import annotations
 
+import collections
+import contextvars
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -53,12 +56,55 @@ LIMIT_REFRESH_SECONDS = 5.0
 _limit_read_at: dict[str, float] = {}
 
 
+@dataclass
+class CallTally:
+    """One job run's model calls on this process, for the line its run log ends with."""
+
+    succeeded: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    failed: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def summary(self) -> str | None:
+        """E.g. `Model calls here: 40 answered, 2 failed (timeout: 2); 5 retries, 3 rate-limited (429)`."""
+        failed = sum(self.failed.values())
+        if not (self.succeeded or failed):
+            return None
+        line = f"Model calls here: {self.succeeded} answered, {failed} failed"
+        if failed:
+            line += " (" + ", ".join(f"{kind}: {n}" for kind, n in self.failed.most_common()) + ")"
+        return line + f"; {self.retries} retries, {self.rate_limited} rate-limited (429)"
+
+    def take_summary(self) -> str | None:
+        """`summary()`, then start counting again from zero (so no call is reported twice)."""
+        line = self.summary()
+        self.succeeded = self.retries = self.rate_limited = 0
+        self.failed.clear()
+        return line
+
+
+_tally: contextvars.ContextVar[CallTally | None] = contextvars.ContextVar("assay_call_tally", default=None)
+
+
+def track_calls() -> CallTally:
+    """Count the model calls of this context from now on (a job run's task; its chunks' tasks inherit it)."""
+    tally = CallTally()
+    _tally.set(tally)
+    return tally
+
+
 def model_call(model: str, outcome: str, seconds: float, attempts: int = 1) -> None:
     """A model call ended (`outcome` is `success` or the failure's kind)."""
     MODEL_CALLS.labels(model, outcome).inc()
     MODEL_LATENCY.labels(model).observe(seconds)
     if attempts > 1:
         MODEL_RETRIES.labels(model).inc(attempts - 1)
+    if (tally := _tally.get()) is not None:
+        tally.retries += attempts - 1
+        if outcome == "success":
+            tally.succeeded += 1
+        else:
+            tally.failed[outcome] += 1
 
 
 def tokens(model: str, prompt: int, completion: int, cost: float) -> None:
@@ -69,6 +115,8 @@ def tokens(model: str, prompt: int, completion: int, cost: float) -> None:
 
 def rate_limited(model: str) -> None:
     MODEL_RATE_LIMITED.labels(model).inc()
+    if (tally := _tally.get()) is not None:
+        tally.rate_limited += 1
 
 
 def model_limit(model: str, limit: int) -> None:

@@ -87,6 +87,7 @@ class JobRun:
             return
         self.job = job
         logs.bind(project_id=job.project_id)
+        self.calls = metrics.track_calls()
         self.cache = CallCache(self.engine, job.project_id, self.settings.llm_cache)
         watcher = asyncio.create_task(self._watch())
         try:
@@ -102,10 +103,13 @@ class JobRun:
             await self._log_cache_hits()
 
     async def _log_cache_hits(self) -> None:
+        """Before the job ends (and when this run stops): cache hits, and this process's model calls."""
         if self.cache.hits:
             line = f"Cache: {self.cache.hits} answer(s) reused without a model call"
             self.cache.hits = 0
             await self.engine.db(_log, self.job_id, line)
+        if summary := self.calls.take_summary():
+            await self.engine.db(_log, self.job_id, f"{summary} ({self.engine.owner})")
 
     async def _prepare(self) -> None:
         if self.job is None or self.job.kind != JobKind.EXPERIMENT:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -75,14 +76,14 @@ def test_metrics_show_the_job_its_model_calls_and_tokens(stack: Stack) -> None:
     assert sample_sum(workers, "assay_job_transitions_total", kind="experiment", state="STARTED") == 1
     assert sample_sum(workers, "assay_job_transitions_total", kind="experiment", state="SUCCESS") == 1
     assert sample_sum(workers, "assay_chunks_claimed_total", kind="experiment") >= -(-ENTRIES // 5)
-    _check_logs(stack, experiment.id)
+    _check_logs(stack, calls)
 
 
 def _json_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
 
-def _check_logs(stack: Stack, experiment_id: int) -> None:
+def _check_logs(stack: Stack, calls: int) -> None:
     """Every process logs JSON; the access log and the job's lines carry the ids an operator greps for."""
     api = _json_lines(stack.tmp / "api.log")
     route = "/api/v0/projects/<int:project_id>/experiments"
@@ -96,6 +97,10 @@ def _check_logs(stack: Stack, experiment_id: int) -> None:
     assert len(started) == 1 and started[0]["component"] == "worker"
     assert started[0]["job_id"]
     assert any(line["message"] == "SUCCESS" and line["job_id"] == started[0]["job_id"] for line in worker_lines)
+    # Each worker's share of the job's model calls, in the run log and so in the worker's log.
+    shares = [line["message"] for line in worker_lines if line["message"].startswith("Model calls here: ")]
+    answered = [int(re.match(r"Model calls here: (\d+) answered, 0 failed; 0 retries", m).group(1)) for m in shares]
+    assert sum(answered) == calls
     assert _json_lines(stack.tmp / "sweeper.log") == [] or all(
         line["component"] == "sweeper" for line in _json_lines(stack.tmp / "sweeper.log")
     )
