@@ -73,6 +73,7 @@ def worker(concurrency: int, loglevel: str, hostname: str | None, metrics_port: 
     name = hostname or f"assay@{socket.gethostname()}-{os.getpid()}"
     create_celery(settings).worker_main(
         [
+            *(["--quiet"] if settings.log_format == "json" else []),  # no banner among the JSON lines
             "worker",
             f"--concurrency={concurrency}",
             f"--loglevel={loglevel}",

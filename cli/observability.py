@@ -38,10 +38,12 @@ def log_as(component: str) -> None:
 
 
 def log_worker_as_assay() -> None:
-    """Celery leaves logging alone when `setup_logging` has a receiver; ours sets the JSON lines up."""
+    """JSON lines from the start (Celery warns before it sets logging up), and Celery leaves logging
+    alone when its `setup_logging` signal has a receiver."""
     from celery.signals import setup_logging
 
-    setup_logging.connect(lambda **_: log_as("worker"), weak=False)
+    log_as("worker")
+    setup_logging.connect(lambda **_: None, weak=False)
 
 
 def forget_process(pid: int) -> None:

@@ -87,5 +87,6 @@ def dict_config(component: str, log_format: str = "json", level: str = "INFO") -
 
 
 def configure(component: str, log_format: str = "json", level: str = "INFO") -> None:
-    """Apply `dict_config` to this process."""
+    """Apply `dict_config` to this process; warnings become log lines too."""
     logging.config.dictConfig(dict_config(component, log_format, level))
+    logging.captureWarnings(True)

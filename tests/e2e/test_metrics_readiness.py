@@ -61,6 +61,7 @@ def test_metrics_show_the_job_its_model_calls_and_tokens(stack: Stack) -> None:
     usage = _stored_usage(stack, experiment.id)
     assert (usage["responses"], usage["ratings"]) == (ENTRIES, ENTRIES * len(CRITERIA))
 
+    assert requests.get(f"{stack.base_url}/readyz", timeout=10).json()["alive"] == {"worker": 2, "sweeper": 1}
     api = requests.get(f"{stack.base_url}/metrics", timeout=10).text
     assert sample_sum(api, "assay_jobs", kind="experiment", state="SUCCESS") == 1
     assert sample_sum(api, "assay_job_transitions_total", kind="experiment", state="PENDING") == 1
@@ -80,7 +81,8 @@ def test_metrics_show_the_job_its_model_calls_and_tokens(stack: Stack) -> None:
 
 
 def _json_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+    """Every line of a process's log, each one JSON object (json.loads fails on any other line)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _check_logs(stack: Stack, calls: int) -> None:
