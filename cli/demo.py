@@ -43,9 +43,7 @@ def _answers(url: str) -> bool:
     try:
         urllib.request.urlopen(f"{url}/api/v0/openapi.json", timeout=2)
         return True
-    except urllib.error.HTTPError:
-        return True  # something listens there; `_refusal` says whether it is an Assay
-    except OSError:
+    except OSError:  # nothing there, or not an Assay (no spec): the demo starts its own on a free port
         return False
 
 
