@@ -62,11 +62,12 @@ def worker(concurrency: int, loglevel: str, hostname: str | None, metrics_port: 
     import os
     import socket
 
-    from cli.observability import log_worker_as_assay, prepare_metrics_dir, serve_worker_metrics
+    from cli.observability import log_worker_as_assay, prepare_metrics_dir, serve_worker_metrics, wait_for_schema
     from workers.app import create_celery
 
     prepare_metrics_dir()
     log_worker_as_assay()
+    wait_for_schema("the worker")
     settings = load_settings()
     if port := metrics_port or settings.worker_metrics_port:
         serve_worker_metrics(port)
@@ -90,10 +91,11 @@ def worker(concurrency: int, loglevel: str, hostname: str | None, metrics_port: 
 @click.option("--stale-after", default=30.0, show_default=True, help="seconds without a live lease before re-sending")
 def sweeper(interval: float, stale_after: float) -> None:
     """Re-send lost job messages, take over dead workers' jobs and time out overdue jobs."""
-    from cli.observability import log_as
+    from cli.observability import log_as, wait_for_schema
     from workers.sweeper import run_forever
 
     log_as("sweeper")
+    wait_for_schema("the sweeper")
     run_forever(load_settings(), interval, stale_after)
 
 

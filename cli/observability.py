@@ -46,6 +46,34 @@ def log_worker_as_assay() -> None:
     setup_logging.connect(lambda **_: None, weak=False)
 
 
+def wait_for_schema(role: str, interval: float = 2.0) -> None:
+    """Block until the database answers at the newest migration, saying once why it waits, so a worker
+    or sweeper started beside `assay migrate` (compose, a Kubernetes Job) does not log errors meanwhile."""
+    import logging
+    import time
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models.db import Database
+    from services.settings import load_settings
+
+    settings = load_settings()
+    database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
+    said = None
+    while True:
+        try:
+            problem = database.schema_problem()
+        except SQLAlchemyError as exc:
+            problem = f"the database does not answer: {str(exc).splitlines()[0][:200]}"
+        if problem is None:
+            database.dispose()
+            return
+        if problem != said:
+            logging.getLogger("assay.startup").warning("%s waits for the database: %s", role, problem)
+            said = problem
+        time.sleep(interval)
+
+
 def forget_process(pid: int) -> None:
     """A pool process ended: drop its live gauges (counters stay, as prometheus-client intends)."""
     from prometheus_client import multiprocess

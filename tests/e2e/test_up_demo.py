@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
+from models.db import migration_head
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.e2e.conftest import free_port, wait_http
 
@@ -224,3 +228,40 @@ def test_demo_refuses_a_server_that_is_not_assay(tmp_path: Path) -> None:
         demo.stderr.strip()
         == f"{url} is not an Assay server (no /healthz or /api/v0/openapi.json); pass --base-url of one"
     )
+
+
+def test_a_sweeper_started_before_the_migration_waits_for_it_quietly(tmp_path: Path) -> None:
+    import redis as redis_client
+
+    db = 1 + (os.getpid() + 11) % 15
+    env = clean_env(
+        tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'early.db'}", REDIS_URL=f"redis://127.0.0.1:6379/{db}"
+    )
+    log_path = tmp_path / "sweeper.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(assay("sweeper", "--interval", "0.2"), env=env, stdout=log, stderr=subprocess.STDOUT)
+    heartbeat = f"assay:heartbeat:sweeper:{socket.gethostname()}:{proc.pid}"
+    redis = redis_client.Redis(port=6379, db=db)
+    try:
+        _wait_until(lambda: "waits for the database" in log_path.read_text(), proc)
+        assert not redis.exists(heartbeat)
+        subprocess.run(assay("migrate"), env=env, check=True, capture_output=True, timeout=120)
+        _wait_until(lambda: bool(redis.exists(heartbeat)), proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    assert [line["message"] for line in lines if line["level"] == "WARNING"] == [
+        "the sweeper waits for the database: schema at nothing, newest migration is "
+        f"{migration_head()}: run `assay migrate`"
+    ]
+    assert not [line for line in lines if line["level"] == "ERROR"]
+
+
+def _wait_until(condition: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Poll `condition` until it holds; fail if `proc` exits first or after `timeout` seconds (a hang)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"exited with {proc.returncode}"
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.1)
