@@ -6,6 +6,7 @@ without a Celery inspect round trip. A missing Redis only means no heartbeat: ne
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -25,8 +26,9 @@ _lock = threading.Lock()
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-heartbeat")
 
 
+@functools.cache
 def client(url: str) -> redis.Redis:
-    """A client that gives up within a second, so a health check or a heartbeat never hangs."""
+    """A client that gives up within a second, so a health check or a heartbeat never hangs (one per URL)."""
     return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
