@@ -18,7 +18,7 @@ from elluminate import Client
 from sqlalchemy import create_engine, text
 
 from cli.up import free_port, redis_server_binary
-from tests.e2e.conftest import Stack, wait_http
+from tests.e2e.conftest import Rest, Stack, wait_http
 from tests.metrics_text import sample_sum
 
 pytestmark = pytest.mark.e2e
@@ -106,6 +106,33 @@ def _check_logs(stack: Stack, calls: int) -> None:
     assert _json_lines(stack.tmp / "sweeper.log") == [] or all(
         line["component"] == "sweeper" for line in _json_lines(stack.tmp / "sweeper.log")
     )
+
+
+def test_worker_metrics_count_evaluator_runs_by_outcome(stack: Stack) -> None:
+    project_id, key = stack.new_project("Evaluator metrics")
+    rest = Rest(stack.base_url, key, project_id)
+    criteria = [
+        {"criterion_str": "Any text?", "evaluator": "regex", "params": {"pattern": "."}},
+        {"criterion_str": "A word no answer has?", "evaluator": "contains", "params": {"value": "xyzzy-never"}},
+    ]
+    assert rest.post("criterion_sets", json={"name": "Checks", "criteria": criteria}).status_code == 201
+    before = _worker_metrics(stack)
+    client = Client(base_url=stack.base_url, api_key=key)
+    collection = client.create_collection(name="Evaluator cases")
+    collection.add_many(variables=[{"topic": f"topic {i}"} for i in range(ENTRIES)])
+    client.run_experiment(
+        name="Evaluator run",
+        prompt_template=client.create_prompt_template(name="Evaluated", messages="Explain {{topic}}."),
+        collection=collection,
+        criterion_set=client.get_criterion_set(name="Checks"),
+    )
+    after = _worker_metrics(stack)
+    for evaluator, outcome in (("regex", "pass"), ("contains", "fail")):
+        runs = [
+            sample_sum(text, "assay_evaluator_runs_total", evaluator=evaluator, outcome=outcome)
+            for text in (before, after)
+        ]
+        assert runs[1] - runs[0] == ENTRIES, (evaluator, runs)
 
 
 class OwnRedis:
