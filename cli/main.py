@@ -42,12 +42,12 @@ def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the REST API with gunicorn (gthread workers, so many SSE streams can stay open).
 
     Migrates first unless ASSAY_AUTO_MIGRATE=false (then a release step or `assay migrate` does)."""
-    if load_settings().auto_migrate:
-        _database().migrate()
     from cli.observability import prepare_metrics_dir
     from cli.server import serve
 
-    prepare_metrics_dir()
+    prepare_metrics_dir()  # first: prometheus-client reads it when it is imported
+    if load_settings().auto_migrate:
+        _database().migrate()
 
     serve(host, port, workers, threads)
 

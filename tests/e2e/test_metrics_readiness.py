@@ -67,6 +67,12 @@ def test_metrics_show_the_job_its_model_calls_and_tokens(stack: Stack) -> None:
     assert sample_sum(api, "assay_job_transitions_total", kind="experiment", state="PENDING") == 1
     assert sample_sum(api, "assay_free_chunks") == 0
     assert sample_sum(api, "assay_http_requests_total", method="POST", status="201") >= 1
+    # Both gunicorn processes answer; /metrics adds up what each counted (multiprocess mode).
+    for _ in range(10):
+        requests.get(f"{stack.base_url}/healthz", timeout=10)
+    again = requests.get(f"{stack.base_url}/metrics", timeout=10).text
+    counted = [sample_sum(text, "assay_http_requests_total", route="/healthz", status="200") for text in (api, again)]
+    assert counted[1] - counted[0] == 10
 
     workers = _worker_metrics(stack)
     calls = usage["responses"] + usage["ratings"]
