@@ -233,8 +233,11 @@ def stack(host: str, port: int, workers: int) -> Iterator[tuple[str, Children]]:
         if not (children.env.get("OPENAI_API_KEY") or children.env.get("ASSAY_LLM_BASE_URL")):
             children.env.update(_fake_model(children))
         children.assay("api", "api", "--host", host, "--port", str(port))
+        metrics_port = children.env.pop("ASSAY_WORKER_METRICS_PORT", None)
         for i in range(workers):
-            children.assay(f"worker-{i + 1}", "worker", "--hostname", f"assay-{i + 1}@%h")
+            # Workers on one host need a metrics port each: ASSAY_WORKER_METRICS_PORT, the next one, ...
+            ports = ["--metrics-port", str(int(metrics_port) + i)] if metrics_port else []
+            children.assay(f"worker-{i + 1}", "worker", "--hostname", f"assay-{i + 1}@%h", *ports)
         children.assay("sweeper", "sweeper")
         base_url = f"http://{host}:{port}"
         wait_until_up(f"{base_url}/api/v0/openapi.json", children)

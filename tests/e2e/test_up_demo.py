@@ -54,11 +54,11 @@ def check_demo_output(out: str) -> None:
     assert "built-in fake model" in out
 
 
-def start_up(env: dict[str, str]) -> tuple[str, subprocess.Popen[str], str]:
+def start_up(env: dict[str, str], *args: str) -> tuple[str, subprocess.Popen[str], str]:
     """`assay up` on a free port, read until it says it is up; returns (base URL, process, what it said)."""
     port = free_port()
     proc = subprocess.Popen(
-        assay("up", "--port", str(port)),
+        assay("up", "--port", str(port), *args),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -265,3 +265,28 @@ def _wait_until(condition: Callable[[], bool], proc: subprocess.Popen[bytes], ti
         assert proc.poll() is None, f"exited with {proc.returncode}"
         assert time.monotonic() < deadline, "condition never held"
         time.sleep(0.1)
+
+
+def _two_free_ports() -> int:
+    """A port P such that P and P + 1 are both free right now."""
+    for _ in range(50):
+        first = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", first + 1))
+            except OSError:
+                continue
+        return first
+    raise AssertionError("no two adjacent free ports")
+
+
+def test_up_gives_each_worker_its_own_metrics_port(tmp_path: Path) -> None:
+    port = _two_free_ports()
+    _, proc, _ = start_up(clean_env(tmp_path, ASSAY_WORKER_METRICS_PORT=str(port)), "--workers", "2")
+    try:
+        for metrics_port in (port, port + 1):
+            wait_http(f"http://127.0.0.1:{metrics_port}/metrics", timeout=60)
+            answer = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+            assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
+    finally:
+        stop_and_check_nothing_left(proc)
