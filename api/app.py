@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import auth, errors, openapi, studio
+from api import auth, errors, health, metrics, openapi, request_log, studio
 from api.extensions import init_db, init_queue
 from api.resources import register_resources
 from api.routing import IdConverter
@@ -25,6 +25,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_db(app, settings)
     init_queue(app, settings)
     errors.init_app(app)
+    request_log.init_app(app)
+    metrics.init_app(app)
+    health.init_app(app)
     auth.init_app(app)
     register_resources(app)
     openapi.init_app(app)

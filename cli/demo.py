@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from typing import Any
 
 import click
 
-from models.db import Database
+from cli.up import local_database
 from services import auth as auth_service
-from services.settings import load_settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TOPICS = [
@@ -43,21 +43,43 @@ def _answers(url: str) -> bool:
     try:
         urllib.request.urlopen(f"{url}/api/v0/openapi.json", timeout=2)
         return True
-    except OSError:
+    except OSError:  # nothing there, or not an Assay (no spec): the demo starts its own on a free port
         return False
 
 
 def local_key() -> str:
     """A key for a demo project, made through the local database (the one the stack uses)."""
-    settings = load_settings()
-    database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
+    database = local_database()
     try:
-        database.migrate()
         with database.session() as session:
             project = auth_service.first_project(session) or auth_service.create_project(session, "Default")
-            return auth_service.create_api_key(session, project.id, "assay demo")
+            key = auth_service.create_api_key(session, project.id, "assay demo")
     finally:
         database.dispose()
+    click.echo(f"Made API key {key} for project {project.id} in {database.engine.url.render_as_string()}")
+    return key
+
+
+def _status(url: str, headers: dict[str, str] | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def _refusal(base_url: str, key: str, key_source: str) -> str | None:
+    """One line saying why the demo cannot use the server at `base_url` with `key`, or None."""
+    if _status(f"{base_url}/healthz") != 200 or _status(f"{base_url}/api/v0/openapi.json") != 200:
+        return f"{base_url} is not an Assay server (no /healthz or /api/v0/openapi.json); pass --base-url of one"
+    if _status(f"{base_url}/api/v0/projects", {"X-API-Key": key}) == 401:
+        return (
+            f"The Assay at {base_url} refused {key_source}: it is another Assay than this machine's database; "
+            "set ELLUMINATE_API_KEY to one of its keys, or pass --base-url of another server"
+        )
+    return None
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:
@@ -146,7 +168,13 @@ def run_demo(base_url: str | None, entries: int) -> int:
 
             click.echo("No Assay is running: starting one for the demo (it stops afterwards).")
             base_url, _children = stack.enter_context(start_stack("127.0.0.1", free_port(), workers=1))
-        key = os.environ.get("ELLUMINATE_API_KEY") or local_key()
+        click.echo(f"Using the Assay at {base_url}")
+        given = os.environ.get("ELLUMINATE_API_KEY")
+        key = given or local_key()
+        source = "ELLUMINATE_API_KEY" if given else "a key made in this machine's database"
+        if problem := _refusal(base_url, key, source):
+            click.echo(problem, err=True)
+            return 1
         experiment = asyncio.run(_evaluate(base_url, key, entries))
         if experiment is None:
             return 1

@@ -18,6 +18,7 @@ def _database() -> Database:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="assay", prog_name="assay")
 def cli() -> None:
     """Assay: a self-hosted LLM evaluation backend that speaks the elluminate REST API."""
 
@@ -38,9 +39,15 @@ def migrate() -> None:
     "--threads", default=64, show_default=True, type=int, help="threads per process (each SSE stream holds one)"
 )
 def api(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the REST API with gunicorn (gthread workers, so many SSE streams can stay open)."""
-    _database().migrate()
+    """Serve the REST API with gunicorn (gthread workers, so many SSE streams can stay open).
+
+    Migrates first unless ASSAY_AUTO_MIGRATE=false (then a release step or `assay migrate` does)."""
+    from cli.observability import prepare_metrics_dir
     from cli.server import serve
+
+    prepare_metrics_dir()  # first: prometheus-client reads it when it is imported
+    if load_settings().auto_migrate:
+        _database().migrate()
 
     serve(host, port, workers, threads)
 
@@ -49,16 +56,25 @@ def api(host: str, port: int, workers: int, threads: int) -> None:
 @click.option("--concurrency", default=1, show_default=True, type=int, help="processes (each runs one event loop)")
 @click.option("--loglevel", default="info", show_default=True)
 @click.option("--hostname", default=None, help="Celery node name (default: assay@<host>-<pid>)")
-def worker(concurrency: int, loglevel: str, hostname: str | None) -> None:
+@click.option("--metrics-port", type=int, default=None, help="serve /metrics here [ASSAY_WORKER_METRICS_PORT]")
+def worker(concurrency: int, loglevel: str, hostname: str | None, metrics_port: int | None) -> None:
     """Run a Celery worker on REDIS_URL; each process runs many jobs' model calls concurrently."""
     import os
     import socket
 
+    from cli.observability import log_worker_as_assay, prepare_metrics_dir, serve_worker_metrics, wait_for_schema
     from workers.app import create_celery
 
+    prepare_metrics_dir()
+    log_worker_as_assay()
+    wait_for_schema("the worker")
+    settings = load_settings()
+    if port := metrics_port or settings.worker_metrics_port:
+        serve_worker_metrics(port)
     name = hostname or f"assay@{socket.gethostname()}-{os.getpid()}"
-    create_celery(load_settings()).worker_main(
+    create_celery(settings).worker_main(
         [
+            *(["--quiet"] if settings.log_format == "json" else []),  # no banner among the JSON lines
             "worker",
             f"--concurrency={concurrency}",
             f"--loglevel={loglevel}",
@@ -75,11 +91,11 @@ def worker(concurrency: int, loglevel: str, hostname: str | None) -> None:
 @click.option("--stale-after", default=30.0, show_default=True, help="seconds without a live lease before re-sending")
 def sweeper(interval: float, stale_after: float) -> None:
     """Re-send lost job messages, take over dead workers' jobs and time out overdue jobs."""
-    import logging
-
+    from cli.observability import log_as, wait_for_schema
     from workers.sweeper import run_forever
 
-    logging.basicConfig(level=logging.INFO)
+    log_as("sweeper")
+    wait_for_schema("the sweeper")
     run_forever(load_settings(), interval, stale_after)
 
 
@@ -157,6 +173,27 @@ def create_key(project_id: int, name: str) -> None:
             raise click.ClickException(f"project {project_id} not found")
         key = auth_service.create_api_key(session, project_id, name)
     click.echo(f"API key (shown once): {key}")
+
+
+@keys.command("list")
+@click.option("--project", "project_id", type=int, default=None, help="only this project's keys")
+def list_keys(project_id: int | None) -> None:
+    """List keys: id, project, first characters, name, creation time (the keys themselves are not stored)."""
+    with _database().session() as session:
+        for key in auth_service.api_keys(session, project_id):
+            created = f"{key.created_at:%Y-%m-%d %H:%M}"
+            click.echo(f"{key.id}\tproject {key.project_id}\t{key.prefix}...\t{key.name}\t{created}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def revoke_key(key_id: int) -> None:
+    """Delete a key by its id (see `assay keys list`); requests and Studio logins with it stop working."""
+    with _database().session() as session:
+        key = auth_service.revoke_api_key(session, key_id)
+        if key is None:
+            raise click.ClickException(f"no API key with id {key_id} (see assay keys list)")
+        click.echo(f"API key {key_id} ({key.prefix}...) of project {key.project_id} revoked")
 
 
 @cli.group()

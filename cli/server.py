@@ -22,7 +22,17 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app({"auto_migrate": False})
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    from cli.observability import forget_process
+
+    forget_process(worker.pid)
+
+
 def serve(host: str, port: int, workers: int, threads: int) -> None:
+    from services import logs
+    from services.settings import load_settings
+
+    settings = load_settings()
     _Gunicorn(
         {
             "bind": f"{host}:{port}",
@@ -32,6 +42,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
             # SSE streams are long responses; a stream emits a keep-alive well within this.
             "timeout": 300,
             "graceful_timeout": 10,
-            "accesslog": None,
+            "accesslog": None,  # api.request_log writes the access log, with request ids
+            "logconfig_dict": logs.dict_config("api", settings.log_format, settings.log_level),
+            "child_exit": _child_exit,
         }
     ).run()

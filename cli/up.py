@@ -30,6 +30,7 @@ from services import auth as auth_service
 from services.settings import load_settings
 
 FAKE_MODEL = "fake-model"
+BOOTSTRAP_KEY_NAME = "bootstrap"
 
 
 def free_port() -> int:
@@ -168,12 +169,22 @@ def _fake_model(children: Children) -> dict[str, str]:
     }
 
 
-def bootstrap_key() -> tuple[int, str | None]:
-    """The default project (created on first start) and, when this start created a key, that key."""
+def local_database() -> Database:
+    """The database of this machine's settings (DATABASE_URL, else SQLite in the user data folder), migrated."""
     settings = load_settings()
     database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
+    database.migrate()
+    return database
+
+
+def migrate_database() -> None:
+    local_database().dispose()
+
+
+def bootstrap_key() -> tuple[int, str | None]:
+    """The default project (created on first start) and, when this start created a key, that key."""
+    database = local_database()
     try:
-        database.migrate()
         with database.session() as session:
             return _ensure_default_project(session, os.environ.get("ASSAY_BOOTSTRAP_API_KEY"))
     finally:
@@ -181,13 +192,18 @@ def bootstrap_key() -> tuple[int, str | None]:
 
 
 def _ensure_default_project(session: Session, fixed: str | None) -> tuple[int, str | None]:
-    project = auth_service.first_project(session)
-    if project is None:
-        project = auth_service.create_project(session, "Default", "Created by assay up")
-        return project.id, auth_service.create_api_key(session, project.id, "bootstrap", fixed)
-    if fixed and auth_service.principal_for_key(session, fixed) is None:
-        return project.id, auth_service.create_api_key(session, project.id, "bootstrap", fixed)
-    return project.id, fixed
+    """The default project and its bootstrap key: made when missing (a project `assay demo` created has
+    none), given back when fixed by ASSAY_BOOTSTRAP_API_KEY, else None (only its hash is stored)."""
+    project = auth_service.first_project(session) or auth_service.create_project(
+        session, "Default", "Created by assay up"
+    )
+    if fixed:
+        if auth_service.principal_for_key(session, fixed) is None:
+            auth_service.create_api_key(session, project.id, BOOTSTRAP_KEY_NAME, fixed)
+        return project.id, fixed
+    if any(key.name == BOOTSTRAP_KEY_NAME for key in auth_service.api_keys(session, project.id)):
+        return project.id, None
+    return project.id, auth_service.create_api_key(session, project.id, BOOTSTRAP_KEY_NAME)
 
 
 def studio_secret(data_dir: Path) -> str:
@@ -208,14 +224,20 @@ def stack(host: str, port: int, workers: int) -> Iterator[tuple[str, Children]]:
     children = Children(dict(os.environ), log_dir)
     if not children.env.get("ASSAY_SECRET_KEY"):
         children.env["ASSAY_SECRET_KEY"] = studio_secret(data_dir)
+    # The children inherit no metrics folder: each `assay api` and `assay worker` makes its own.
+    children.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    migrate_database()  # before the sweeper's first pass, which needs the tables
     try:
         if not children.env.get("REDIS_URL"):
             children.env["REDIS_URL"] = _embedded_redis(children, data_dir)
         if not (children.env.get("OPENAI_API_KEY") or children.env.get("ASSAY_LLM_BASE_URL")):
             children.env.update(_fake_model(children))
         children.assay("api", "api", "--host", host, "--port", str(port))
+        metrics_port = children.env.pop("ASSAY_WORKER_METRICS_PORT", None)
         for i in range(workers):
-            children.assay(f"worker-{i + 1}", "worker", "--hostname", f"assay-{i + 1}@%h")
+            # Workers on one host need a metrics port each: ASSAY_WORKER_METRICS_PORT, the next one, ...
+            ports = ["--metrics-port", str(int(metrics_port) + i)] if metrics_port else []
+            children.assay(f"worker-{i + 1}", "worker", "--hostname", f"assay-{i + 1}@%h", *ports)
         children.assay("sweeper", "sweeper")
         base_url = f"http://{host}:{port}"
         wait_until_up(f"{base_url}/api/v0/openapi.json", children)
@@ -235,7 +257,8 @@ def run_until_stopped(host: str, port: int, workers: int) -> None:
             click.echo(f"project {project_id}; API key: {key}")
         else:
             click.echo(
-                f"project {project_id}; its key was printed at first start (assay keys create --project {project_id})"
+                f"project {project_id}; its key was printed when assay up created it (keys are stored hashed): "
+                f"assay keys list shows them, assay keys create --project {project_id} makes another"
             )
         if fake:
             click.echo("No OPENAI_API_KEY or ASSAY_LLM_BASE_URL: experiments use the built-in fake model.")

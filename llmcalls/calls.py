@@ -14,7 +14,10 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from redis.asyncio import Redis
 
+from services import metrics
+
 from .clients import DEFAULT_BASE_URL, DEFAULT_MAX_CONNECTIONS, get_client
+from .errors import LLMCallError
 from .limiter import Limiter, LocalLimiter, RedisLimiter
 from .retry import RetryPolicy, Sleep, UnreadableResponse, call_with_retries
 
@@ -119,8 +122,15 @@ async def chat(
         return await _attempt(client, params, limiter, seconds_left)
 
     what = f"chat completion with {spec.model!r} at {spec.base_url or DEFAULT_BASE_URL}"
-    completion, attempts = await call_with_retries(attempt, spec.retry_policy(sleep), what=what, deadline=deadline)
-    return _result(spec, completion, attempts, time.monotonic() - started)
+    try:
+        completion, attempts = await call_with_retries(attempt, spec.retry_policy(sleep), what=what, deadline=deadline)
+    except LLMCallError as exc:
+        metrics.model_call(spec.model, str(exc.kind), time.monotonic() - started, exc.attempts)
+        raise
+    result = _result(spec, completion, attempts, time.monotonic() - started)
+    metrics.model_call(spec.model, "success", result.duration, attempts)
+    metrics.tokens(spec.model, result.prompt_tokens, result.completion_tokens, result.total_cost)
+    return result
 
 
 def request_params(
@@ -157,10 +167,23 @@ async def _attempt(
         try:
             completion = await _create(client, params)
         except openai.RateLimitError:
+            metrics.rate_limited(params["model"])
             await limiter.on_rate_limit()
+            await _report_limit(params["model"], limiter, now=True)
             raise
     await limiter.on_success()
+    await _report_limit(params["model"], limiter)
     return _checked(completion)
+
+
+async def _report_limit(model: str, limiter: Limiter, now: bool = False) -> None:
+    """Keep the limit gauge current: at once after a 429, else every few seconds (one Redis read)."""
+    if not (now or metrics.limit_due(model)):
+        return
+    try:
+        metrics.model_limit(model, await limiter.effective_limit())
+    except Exception:  # the gauge is advice; the call's answer is already paid for
+        return
 
 
 async def _create(client: AsyncOpenAI, params: dict[str, Any]) -> ChatCompletion:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,8 +79,30 @@ class Database:
 
         command.upgrade(alembic_config(self.url), "head")
 
+    def schema_problem(self) -> str | None:
+        """Why the schema is not usable by this code (not migrated, or behind), or None when it is at head.
+
+        Raises SQLAlchemyError when the database does not answer."""
+        from sqlalchemy import inspect, text
+
+        with self.engine.connect() as conn:
+            migrated = inspect(conn).has_table("alembic_version")
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() if migrated else []
+        head = migration_head()
+        if head in current:
+            return None
+        return f"schema at {', '.join(current) or 'nothing'}, newest migration is {head}: run `assay migrate`"
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@functools.cache
+def migration_head() -> str:
+    """The newest migration this code ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() or ""
 
 
 def in_batches(ids: Sequence[T], size: int = 1000) -> Iterator[Sequence[T]]:

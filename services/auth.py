@@ -63,6 +63,24 @@ def create_api_key(session: Session, project_id: int, name: str = "", key: str |
     return key
 
 
+def api_keys(session: Session, project_id: int | None = None) -> list[ApiKey]:
+    """Every project key (or one project's), oldest first; only their prefixes can be shown."""
+    query = select(ApiKey).order_by(ApiKey.id)
+    if project_id is not None:
+        query = query.where(ApiKey.project_id == project_id)
+    return list(session.scalars(query))
+
+
+def revoke_api_key(session: Session, key_id: int) -> ApiKey | None:
+    """Delete a key (its Studio sessions go with it); returns it, or None when there is no such key."""
+    key = session.get(ApiKey, key_id)
+    if key is not None:
+        session.execute(delete(StudioSession).where(StudioSession.api_key_id == key_id))
+        session.delete(key)
+        session.flush()
+    return key
+
+
 def create_org_token(session: Session, organization_id: int, name: str = "") -> str:
     token = _new_secret("ot_")
     session.add(OrgToken(organization_id=organization_id, name=name, token_hash=hash_secret(token), prefix=token[:8]))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from models.db import Database, in_batches
 from models.orm import Entry, Experiment, Job, JobChunk, JobLog, PromptResponse
+from services import metrics
 from services.errors import Conflict, Invalid, not_found
 from services.settings import Settings
 from services.states import TERMINAL_STATES, JobKind, TaskState
@@ -30,6 +31,7 @@ ACTIVE_STATES = (TaskState.PENDING, TaskState.STARTED)
 logger = logging.getLogger(__name__)
 Send = Callable[[str], None]
 """Sends one run message for a job id (the queue; raises when it is unreachable)."""
+process_log = logging.getLogger("assay.jobs")
 
 
 def now() -> datetime:
@@ -90,6 +92,7 @@ def create(
             for i, start in enumerate(range(0, len(items), size))
         )
     session.flush()
+    metrics.job_state(kind, job.status)
     return job
 
 
@@ -145,7 +148,9 @@ def get(session: Session, project_id: int, job_id: str, kind: JobKind | None = N
 
 
 def log(session: Session, job_id: str, line: str) -> None:
+    """A line of the job's run log (clients read it), also in this process's log."""
     session.add(JobLog(job_id=job_id, line=line))
+    process_log.info(line, extra={"job_id": job_id})
 
 
 def logs_since(session: Session, job_id: str, cursor: int) -> tuple[str | None, int]:
@@ -203,6 +208,7 @@ def mark_started(session: Session, job_id: str) -> Job | None:
         job.started_at = now()
         job.deadline_at = job.started_at + timedelta(seconds=job.time_limit_seconds or 36_000)
         log(session, job.id, f"Started: {job.total} item(s)")
+        metrics.job_state(job.kind, TaskState.STARTED)
     return job
 
 
@@ -322,6 +328,7 @@ def finish(session: Session, job: Job, status: TaskState, error_msg: str | None 
             .values(generation_task_id=None, has_internal_error=status == TaskState.FAILURE)
         )
     log(session, job.id, f"{status.value}" + (f": {error_msg}" if error_msg else ""))
+    metrics.job_state(job.kind, status)
     return True
 
 

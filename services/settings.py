@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("REDIS_URL", "ASSAY_REDIS_URL", "redis_url")
     )
     auto_migrate: bool = True
+    # Log lines of the API, workers and sweeper: one JSON object each ("json") or plain text ("text").
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Signs the Studio's session cookie; it must be the same on every API process. Unset, the Studio
     # refuses logins (a random per-process key would log users out whenever another worker answered).
     secret_key: str | None = None
@@ -48,6 +51,8 @@ class Settings(BaseSettings):
     max_job_items: int = Field(default=1_000_000, ge=1)
     worker_max_inflight: int = 64
     worker_scout_seconds: float = 1.0
+    # `assay worker` serves its pool's Prometheus metrics on this port (unset: no metrics server).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     failure_streak_limit: int = 5
     # How long workers wait out a database or Redis that went away (retrying with backoff on fresh
     # connections) before an item or a job fails because of it.

@@ -10,6 +10,7 @@ transaction, retried across transient faults (`workers.units`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import socket
@@ -68,7 +69,9 @@ class Engine:
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(session, *args)` as one transaction in the database thread pool, again on a fresh
         connection after a transient fault (see `workers.units`)."""
-        return await self.loop.run_in_executor(self._db_pool, self.units.run, fn, args)
+        # In the caller's context, so lines logged there carry its job and chunk ids (services.logs).
+        context = contextvars.copy_context()
+        return await self.loop.run_in_executor(self._db_pool, context.run, self.units.run, fn, args)
 
     async def control(self, fn: Callable[..., T], *args: Any) -> T:
         """Like `db`, on the control thread (leases, status), so bulk writes cannot delay it; retried

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from llmcalls import LLMError, ModelSpec, generate_criteria
 from models.orm import Job
-from services import execution
+from services import execution, metrics
 from services.evaluators import Sample
 from services.execution import CriterionRef, ExperimentPlan, ItemWork, RatingOutcome
 from services.settings import Settings
@@ -69,7 +69,9 @@ class Rater:
         try:
             result = await self.engine.evaluators.evaluate(criterion.evaluator, criterion.params or {}, sample)
         except EvaluationFailed as exc:
+            metrics.evaluator_run(criterion.evaluator, "failed")
             return RatingOutcome(criterion.id, error=str(exc))
+        metrics.evaluator_run(criterion.evaluator, "pass" if result.passed else "fail")
         return RatingOutcome(criterion.id, evaluation=result)
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.orm import Job, JobChunk
-from services import jobs
+from services import heartbeat, jobs, logs, metrics
 from services.states import TERMINAL_STATES
 from workers.cache import CallCache
 from workers.engine import Engine, engine
@@ -42,6 +42,8 @@ class JobRun:
         # The task running each chunk this run holds, until `_work` sees it finish.
         self._chunk_tasks: dict[asyncio.Task[None], int] = {}
         self.cache: CallCache | None = None
+        self.calls: metrics.CallTally | None = None
+        self.kind = ""
 
     @property
     def held(self) -> set[int]:
@@ -49,9 +51,13 @@ class JobRun:
         return set(self._chunk_tasks.values())
 
     async def run(self) -> None:
+        logs.bind(job_id=self.job_id)  # this task's lines, and its chunks' (their tasks inherit it)
         job = await self._start()
         if job is None:
             return
+        logs.bind(project_id=job.project_id)
+        self.calls = metrics.track_calls()
+        self.kind = job.kind
         self.cache = CallCache(self.engine.db, job.project_id, self.settings.llm_cache)
         gate = CallGate(self.engine, self.settings, self.cache, self._must_stop, self._fail)
         watcher = asyncio.create_task(self._watch())
@@ -84,10 +90,13 @@ class JobRun:
         self._stop()
 
     async def _log_cache_hits(self) -> None:
+        """Before the job ends (and when this run stops): cache hits, and this process's model calls."""
         if self.cache is not None and self.cache.hits:
             line = f"Cache: {self.cache.hits} answer(s) reused without a model call"
             self.cache.hits = 0
             await self.engine.db(jobs.log_if_present, self.job_id, line)
+        if self.calls is not None and (summary := self.calls.take_summary()):
+            await self.engine.db(jobs.log_if_present, self.job_id, f"{summary} ({self.engine.owner})")
 
     # -- chunks -----------------------------------------------------------------------------------
 
@@ -119,6 +128,7 @@ class JobRun:
             chunk = await self.engine.db(jobs.claim_chunk, self.job_id, self.engine.owner, lease, self.held)
             if chunk is None:
                 return
+            metrics.chunk_claimed(self.kind)
             if chunk.attempts > self.settings.max_chunk_attempts:
                 await self._fail(self._poisoned_message(chunk))
                 return
@@ -157,6 +167,7 @@ class JobRun:
 
     async def _run_chunk(self, chunk: JobChunk, handler: ItemHandler) -> None:
         current_chunk.set(chunk.id)  # the items' tasks inherit it: a lost lease stops their model calls
+        logs.bind(chunk_id=chunk.id)
         works: list[Any] = await handler.load(chunk.items)
         await asyncio.gather(*(handler.run(w) for w in works))
         if not self._must_stop():  # items refused a call are not done: the chunk is not either
@@ -204,6 +215,7 @@ class Scheduler:
 
     async def _scout(self) -> None:
         while True:
+            heartbeat.beat_soon(self.engine.settings.redis_url, "worker", self.engine.owner)
             try:
                 for job_id in await self.engine.db(jobs.claimable_jobs):
                     self._start(job_id)

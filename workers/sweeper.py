@@ -8,13 +8,15 @@ transitions are the job lifecycle's (`services.jobs`); this is only the loop tha
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from datetime import timedelta
 
 from celery import Celery
 
 from models.db import Database
-from services import jobs
+from services import heartbeat, jobs
 from services.settings import Settings
 from workers.app import sender
 
@@ -33,7 +35,9 @@ def run_forever(settings: Settings, interval: float, stale_after: float) -> None
 
     database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
     celery = create_celery(settings)
+    name = f"{socket.gethostname()}:{os.getpid()}"
     while True:
+        heartbeat.beat(settings.redis_url, "sweeper", name)
         try:
             sweep_once(database, celery, timedelta(seconds=stale_after))
         except Exception:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +99,19 @@ class Stack:
     workers: list[subprocess.Popen]
     procs: list[subprocess.Popen]
     redis: OwnRedis | None = None
+    # Each worker's /metrics URL (ASSAY_WORKER_METRICS_PORT), by the name it was started with.
+    worker_metrics: dict[str, str] = field(default_factory=dict)
 
     def new_project(self, name: str) -> tuple[int, str]:
         return LiveServer(self.base_url, self.env).new_project(name)
 
     def start_worker(self, name: str) -> subprocess.Popen:
         log = open(self.tmp / f"worker-{name}.log", "w")  # noqa: SIM115
+        port = free_port()
+        self.worker_metrics[name] = f"http://127.0.0.1:{port}/metrics"
         proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "worker", "--concurrency", "1", "--hostname", f"{name}@%h"],
-            env=self.env,
+            env={**self.env, "ASSAY_WORKER_METRICS_PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
