@@ -7,6 +7,7 @@ from flask import Blueprint, Flask
 from api.auth import bind_project
 from api.resources import (
     collections,
+    comparisons,
     criteria,
     criterion_sets,
     experiments,
@@ -23,6 +24,7 @@ PROJECT_RESOURCES = (
     criterion_sets,
     criteria,
     llm_configs,
+    comparisons,
     experiments,
     responses,
     ratings,

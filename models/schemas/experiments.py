@@ -74,8 +74,19 @@ class MeanRating(WireModel):
     no: float
 
 
+class RateInterval(WireModel):
+    low: float
+    high: float
+
+
 class ExperimentResults(WireModel):
     mean_all_ratings: MeanRating
+    pass_rate_interval: RateInterval | None = Field(
+        default=None, description="Assay extension: 95% Wilson interval of mean_all_ratings.yes; null without verdicts"
+    )
+    pass_rate_interval_by_criterion_id: dict[int, RateInterval | None] = Field(
+        default_factory=dict, description="Assay extension: 95% Wilson interval of each criterion's YES rate"
+    )
     std_all_ratings: float = 0.0
     mean_rating_by_criterion_id: dict[int, MeanRating]
     mean_duration_seconds: float = 0.0

@@ -58,7 +58,9 @@ def browser(studio_app: Flask, project: ProjectHandle) -> Browser:
     return b
 
 
-def seed(app: Flask, project_id: int, name: str, n: int, entries: list[int] | None = None) -> Seeded:
+def seed(
+    app: Flask, project_id: int, name: str, n: int, n_criteria: int = 3, entries: list[int] | None = None
+) -> Seeded:
     database: Database = app.extensions["assay_db"]
     with database.session() as session:
-        return seed_experiment(session, project_id, name, n, entries=entries)
+        return seed_experiment(session, project_id, name, n, n_criteria, entries=entries)
