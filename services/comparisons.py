@@ -203,13 +203,21 @@ def check_ids(ids: list[int]) -> list[int]:
     return ids
 
 
-def compare(session: Session, project_id: int, ids: list[int]) -> Comparison:
-    """Compare the project's experiments `ids` (2 to 8); each one after the first is tested against it."""
-    folded = [outcomes(session, owned(session, Experiment, project_id, i, "Experiment")) for i in check_ids(ids)]
+def load(session: Session, project_id: int, ids: list[int]) -> list[Outcomes]:
+    """The folded outcomes of the project's experiments `ids` (2 to 8, distinct), in that order."""
+    return [outcomes(session, owned(session, Experiment, project_id, i, "Experiment")) for i in check_ids(ids)]
+
+
+def compare_outcomes(folded: list[Outcomes]) -> Comparison:
+    """Each experiment after the first tested against it, with every experiment's intervals."""
     baseline, *others = folded
-    criteria = list(dict.fromkeys(text for f in folded for text in f.criteria))
     return Comparison(
         experiments=[rates_of(f) for f in folded],
-        criteria=criteria,
+        criteria=list(dict.fromkeys(text for f in folded for text in f.criteria)),
         pairs=[pair_test(baseline, other) for other in others],
     )
+
+
+def compare(session: Session, project_id: int, ids: list[int]) -> Comparison:
+    """Compare the project's experiments `ids` (2 to 8); each one after the first is tested against it."""
+    return compare_outcomes(load(session, project_id, ids))

@@ -20,7 +20,7 @@ from models.orm import (
     PromptTemplate,
     Rating,
 )
-from services import collections, jobs, results
+from services import collections, comparisons, jobs, results
 from services.errors import Conflict, NotFound, not_found, owned
 from services.pagination import Paged, paginate
 from services.responses import response_text
@@ -483,18 +483,83 @@ def compare(session: Session, project_id: int, a_id: int, b_id: int, limit: int 
     )
 
 
+# ---- N-way comparison with statistics
+
+
+@dataclass
+class MatrixRow:
+    """One test case across the compared experiments: each one's score (None: it has no response)."""
+
+    entry_id: int
+    scores: list[float | None]
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def disagrees(self) -> bool:
+        return len({s for s in self.scores if s is not None}) > 1
+
+
+def _case_score(folded: comparisons.Outcomes, entry_id: int, criterion: str | None) -> float | None:
+    if entry_id not in folded.responses:
+        return None
+    if criterion is None:
+        return folded.overall(entry_id, folded.criteria) if folded.criteria else None
+    return folded.score(criterion, entry_id) if criterion in folded.criteria else None
+
+
+@dataclass
+class CaseMatrix:
+    rows: list[MatrixRow]  # the shown rows, at most `limit`
+    cases: int
+    disagreements: int
+
+
+def case_matrix(
+    session: Session, folded: list[comparisons.Outcomes], criterion: str | None, everything: bool, limit: int
+) -> CaseMatrix:
+    """Every test case's score in each experiment, on one criterion or all; by default only the cases
+    the experiments disagree on, which are where a difference comes from."""
+    entries = sorted(set().union(*(f.responses for f in folded)))
+    rows = [MatrixRow(e, [_case_score(f, e, criterion) for f in folded]) for e in entries]
+    disagreeing = [row for row in rows if row.disagrees]
+    shown = (rows if everything else disagreeing)[:limit]
+    stmt = select(Entry.id, Entry.input_values).where(Entry.id.in_([row.entry_id for row in shown]))
+    values = {entry_id: v for entry_id, v in session.execute(stmt)} if shown else {}
+    for row in shown:
+        row.variables = values.get(row.entry_id) or {}
+    return CaseMatrix(shown, len(rows), len(disagreeing))
+
+
+@dataclass(frozen=True)
+class CompareChoice:
+    ids: list[int]  # the baseline first
+    criterion: str | None = None
+    everything: bool = False
+
+
 @dataclass
 class ComparePage:
     choices: list[tuple[int, str]]
-    result: Comparison | None
+    stats: comparisons.Comparison | None = None
+    experiments: list[Experiment] = field(default_factory=list)
+    matrix: CaseMatrix | None = None
+    result: Comparison | None = None  # the improved and regressed inputs, for exactly two
 
 
-def compare_page(session: Session, project_id: int, a_id: int | None, b_id: int | None) -> ComparePage:
-    """The experiments to choose from and, once both are chosen, their comparison."""
+def compare_page(session: Session, project_id: int, choice: CompareChoice, limit: int = 200) -> ComparePage:
+    """The experiments to choose from and, once two to eight are chosen, their statistics, the per-case
+    matrix and (for two) the inputs that improved or regressed."""
     stmt = select(Experiment.id, Experiment.name).where(Experiment.project_id == project_id)
-    choices = [(i, n) for i, n in session.execute(stmt.order_by(Experiment.id.desc()).limit(500))]
-    result = compare(session, project_id, a_id, b_id) if a_id and b_id else None
-    return ComparePage(choices, result)
+    page = ComparePage([(i, n) for i, n in session.execute(stmt.order_by(Experiment.id.desc()).limit(500))])
+    if len(choice.ids) < 2:
+        return page
+    folded = comparisons.load(session, project_id, choice.ids)
+    page.stats = comparisons.compare_outcomes(folded)
+    page.experiments = [f.experiment for f in folded]
+    page.matrix = case_matrix(session, folded, choice.criterion, choice.everything, limit)
+    if len(choice.ids) == 2:
+        page.result = compare(session, project_id, *choice.ids)
+    return page
 
 
 # ---- library pages: templates, collections, criterion sets

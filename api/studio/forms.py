@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from models.schemas.common import Id, PageNumber, RequestModel
+from services.errors import Conflict
 from services.studio import (
+    CompareChoice,
     ExperimentFilters,
     ExperimentSort,
     ExperimentStatusFilter,
@@ -45,10 +47,24 @@ class ResponsesForm(PageForm):
 
 
 class CompareForm(RequestModel):
+    """A (the baseline) and B as two menus, or up to eight experiments ticked as `ids` after A."""
+
     a: Id | None = None
     b: Id | None = None
+    ids: list[Id] = Field(default_factory=list, max_length=8)
+    criterion: str = Field(default="", max_length=2000)
+    show: Literal["disagreements", "all"] = "disagreements"
 
     _blank = field_validator("a", "b", mode="before")(_blank_is_none)
+
+    def choice(self) -> CompareChoice:
+        if self.a is not None and self.a == self.b:
+            raise Conflict("Choose two different experiments to compare")
+        picked = [i for i in (self.a, self.b, *self.ids) if i is not None]
+        return CompareChoice(list(dict.fromkeys(picked)), self.criterion or None, self.show == "all")
+
+    def selected(self, experiment_id: int) -> bool:
+        return experiment_id in self.choice().ids[1:]
 
 
 class ProgressForm(RequestModel):

@@ -158,8 +158,8 @@ def download(experiment_id: int, fmt: export.ExportFormat) -> Response:
 @bp.get("/compare")
 def compare() -> str:
     form = parse_query(CompareForm)
-    page = studio.compare_page(db_session(), project_id(), form.a, form.b)
-    return render("compare.html", form=form, result=page.result, choices=page.choices)
+    page = studio.compare_page(db_session(), project_id(), form.choice())
+    return render("compare.html", form=form, page=page, result=page.result, choices=page.choices)
 
 
 # ---- templates, collections, criterion sets
