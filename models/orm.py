@@ -375,6 +375,21 @@ def _metadata(config: LLMConfig | None, model_name: str | None, row: Any) -> dic
     }
 
 
+class Review(Base):
+    """A person's verdict on a rating: confirming or overriding the judge's, with a note. Kept beside the
+    rating, never in it, so the judge's verdict (what the SDK and the results report) is unchanged."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id", ondelete="CASCADE"), unique=True)
+    verdict: Mapped[str] = mapped_column(String(3))
+    note: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
 class Job(Base):
     """The source of truth for a long-running task; its id is the task id clients see."""
 

@@ -140,6 +140,7 @@ def agreement(pairs: Sequence[tuple[bool, bool]]) -> Agreement:
         table[int(not judge), int(not human)] += 1
     n = int(table.sum())
     chance = (table.sum(axis=1) @ table.sum(axis=0)) / n**2 if n else 1.0
-    kappa = float(cohens_kappa(table).kappa) if n and chance < 1 else None
+    with np.errstate(invalid="ignore", divide="ignore"):  # its z statistic's variance can be 0; kappa is fine
+        kappa = float(cohens_kappa(table).kappa) if n and chance < 1 else None
     yy, yn, ny, nn = (int(v) for v in table.ravel())
     return Agreement(n, yy + nn, yy, nn, yn, ny, kappa)

@@ -19,8 +19,9 @@ from models.orm import (
     PromptResponse,
     PromptTemplate,
     Rating,
+    Review,
 )
-from services import collections, comparisons, jobs, results
+from services import collections, comparisons, jobs, results, reviews
 from services.errors import Conflict, NotFound, not_found, owned
 from services.pagination import Paged, paginate
 from services.responses import response_text
@@ -188,6 +189,7 @@ class Summary:
     errors: list[tuple[str, int]]
     job: Job | None
     progress: dict[str, int] | None = None
+    agreement: list[reviews.CriterionAgreement] = field(default_factory=list)
 
     @property
     def pass_rate(self) -> float | None:
@@ -225,6 +227,7 @@ def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
         errors=error_summary(session, experiment.id),
         job=job,
         progress=jobs.progress(session, job) if job is not None else None,
+        agreement=reviews.experiment_reviews(session, project_id, experiment.id).criteria,
     )
 
 
@@ -359,6 +362,18 @@ def response_detail(session: Session, project_id: int, experiment_id: int, respo
     if response.experiment_id != experiment_id:
         raise not_found("Response", response_id)
     return response
+
+
+@dataclass
+class ResponseDrawer:
+    response: PromptResponse
+    reviews: dict[int, Review]  # by rating id
+
+
+def response_drawer(session: Session, project_id: int, experiment_id: int, response_id: int) -> ResponseDrawer:
+    """The drawer: a response with every rating and the people's reviews of them."""
+    response = response_detail(session, project_id, experiment_id, response_id)
+    return ResponseDrawer(response, reviews.of_response(session, response.id))
 
 
 # ---- A/B comparison

@@ -16,6 +16,7 @@ from api.resources import (
     prompt_templates,
     ratings,
     responses,
+    reviews,
 )
 
 PROJECT_RESOURCES = (
@@ -28,6 +29,7 @@ PROJECT_RESOURCES = (
     experiments,
     responses,
     ratings,
+    reviews,
 )
 
 

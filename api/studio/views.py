@@ -23,9 +23,18 @@ from api.downloads import export_response
 from api.extensions import commit, db_session, settings, start_job
 from api.routing import parse_query
 from api.studio import session as studio_session
-from api.studio.forms import CompareForm, ExperimentListForm, LoginForm, PageForm, ProgressForm, ResponsesForm
+from api.studio.forms import (
+    CompareForm,
+    ExperimentListForm,
+    LoginForm,
+    PageForm,
+    ProgressForm,
+    ResponsesForm,
+    ReviewForm,
+    parse_form,
+)
 from models.schemas.collections import CollectionQuery
-from services import collections, export, runs, studio
+from services import collections, export, reviews, runs, studio
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates", static_folder="static")
 STREAM_INTERVAL = 0.5
@@ -121,8 +130,20 @@ def responses_table(experiment_id: int) -> str:
 
 @bp.get("/experiments/<int:experiment_id>/responses/<int:response_id>")
 def response_detail(experiment_id: int, response_id: int) -> str:
-    response = studio.response_detail(db_session(), project_id(), experiment_id, response_id)
-    return render("response.html", "_response.html", response=response, experiment_id=experiment_id)
+    drawer = studio.response_drawer(db_session(), project_id(), experiment_id, response_id)
+    return render(
+        "response.html", "_response.html", response=drawer.response, reviews=drawer.reviews, experiment_id=experiment_id
+    )
+
+
+@bp.post("/experiments/<int:experiment_id>/ratings/<int:rating_id>/review")
+def review(experiment_id: int, rating_id: int) -> BaseResponse:
+    """Confirm or override one verdict with a note; the judge's verdict stays as it was."""
+    form = parse_form(ReviewForm)
+    reviews.review(db_session(), project_id(), rating_id, form.verdict, form.note, form.reviewer, experiment_id)
+    commit()
+    flash("Your review was saved beside the judge's verdict.", "info")
+    return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id) + "#agreement", 303)
 
 
 @bp.get("/experiments/<int:experiment_id>/stream")
