@@ -4,6 +4,8 @@ renders in a few queries whatever its size."""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,15 +18,20 @@ from models.orm import (
     Entry,
     Experiment,
     Job,
+    LLMConfig,
     PromptResponse,
     PromptTemplate,
     Rating,
     Review,
 )
-from services import collections, comparisons, jobs, results, reviews
-from services.errors import Conflict, NotFound, not_found, owned
+from models.schemas.collections import CollectionCreate
+from models.schemas.criteria import CriterionIn, CriterionSetCreate
+from models.schemas.experiments import ExperimentCreate
+from services import collections, comparisons, criteria, experiments, jobs, results, reviews, runs
+from services.errors import Conflict, Invalid, NotFound, not_found, owned
 from services.pagination import Paged, paginate
 from services.responses import response_text
+from services.settings import Settings
 from services.states import TaskState
 
 ResponseFilter = Literal["all", "failed", "failing", "rating_errors", "passed"]
@@ -575,6 +582,103 @@ def compare_page(session: Session, project_id: int, choice: CompareChoice, limit
     if len(choice.ids) == 2:
         page.result = compare(session, project_id, *choice.ids)
     return page
+
+
+# ---- creating from the Studio: an experiment launched, a collection uploaded
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The new-experiment form: a template, a collection, a criterion set or new criteria, a model."""
+
+    name: str
+    prompt_template_id: int
+    collection_id: int
+    criterion_set_id: int | None
+    new_criteria: list[str]
+    llm_config_id: int | None
+    n_epochs: int = 1
+
+
+@dataclass
+class LaunchChoices:
+    templates: list[PromptTemplate]
+    collections: list[tuple[int, str]]
+    criterion_sets: list[tuple[int, str]]
+    llm_configs: list[tuple[int, str]]
+
+
+def launch_choices(session: Session, project_id: int, limit: int = 500) -> LaunchChoices:
+    """What the new-experiment form offers: each template's newest version, the collections, sets, models."""
+
+    def pairs(model: Any, label: Any) -> list[tuple[int, str]]:
+        stmt = select(model.id, label).where(model.project_id == project_id).order_by(label, model.id).limit(limit)
+        return [(i, str(n)) for i, n in session.execute(stmt)]
+
+    newest = [versions[0] for versions in templates_by_name(session, project_id, limit).values()]
+    return LaunchChoices(
+        newest,
+        pairs(Collection, Collection.name),
+        pairs(CriterionSet, CriterionSet.name),
+        pairs(LLMConfig, LLMConfig.name),
+    )
+
+
+def _criterion_set_for(session: Session, project_id: int, launch: Launch) -> int:
+    if launch.criterion_set_id is not None:
+        return launch.criterion_set_id
+    if not launch.new_criteria:
+        raise Invalid("form.criteria: choose a criterion set or write at least one criterion")
+    body = CriterionSetCreate(
+        name=f"{launch.name} criteria", criteria=[CriterionIn(criterion_str=text) for text in launch.new_criteria]
+    )
+    return criteria.create_set(session, project_id, body).id
+
+
+def launch(session: Session, settings: Settings, project_id: int, form: Launch) -> Job:
+    """Create the experiment (and its criterion set when new criteria were written) and its first run."""
+    body = ExperimentCreate(
+        name=form.name,
+        prompt_template_id=form.prompt_template_id,
+        collection_id=form.collection_id,
+        criterion_set_id=_criterion_set_for(session, project_id, form),
+        llm_config_id=form.llm_config_id,
+        n_epochs=form.n_epochs,
+        generate=True,
+    )
+    experiment = experiments.create(session, settings, project_id, body)
+    return runs.start_generation(session, settings, experiment, rating_mode=body.rating_mode, n_epochs=body.n_epochs)
+
+
+UploadFormat = Literal["csv", "jsonl"]
+
+
+def parse_upload(data: bytes, filename: str) -> list[dict[str, Any]]:
+    """The rows of an uploaded file: JSONL (one object a line) or CSV (a header row, then one row per test
+    case), told apart by the file name's extension."""
+    if filename.lower().endswith((".jsonl", ".ndjson", ".json")):
+        return collections.parse_jsonl(data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"file: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise Invalid("file: the CSV has no header row naming the columns")
+    rows = []
+    for number, row in enumerate(reader, start=2):
+        if None in row:
+            raise Invalid(f"file line {number}: more values than the header has columns")
+        rows.append({key: value or "" for key, value in row.items()})
+    return rows
+
+
+def upload_collection(session: Session, project_id: int, name: str, data: bytes, filename: str) -> int:
+    """A new collection holding every row of the uploaded CSV or JSONL file; its id."""
+    rows = parse_upload(data, filename)
+    if not rows:
+        raise Invalid("file: no rows to add")
+    return collections.create(session, project_id, CollectionCreate(name=name, variables=rows)).id
 
 
 # ---- library pages: templates, collections, criterion sets

@@ -15,6 +15,7 @@ from services.studio import (
     ExperimentFilters,
     ExperimentSort,
     ExperimentStatusFilter,
+    Launch,
     ResponseFilter,
     ResponseFilters,
 )
@@ -87,6 +88,34 @@ def parse_form(model: type[T]) -> T:
         return model.model_validate(request.form.to_dict())
     except ValidationError as exc:
         raise Invalid(describe_validation_error(exc, "form")) from None
+
+
+class LaunchForm(RequestModel):
+    name: str = Field(min_length=1, max_length=500)
+    prompt_template: Id
+    collection: Id
+    criterion_set: Id | None = None
+    criteria: str = Field(default="", max_length=100_000, description="new criteria, one a line")
+    llm_config: Id | None = None
+    n_epochs: int = Field(default=1, ge=1, le=100)
+
+    _blank = field_validator("criterion_set", "llm_config", mode="before")(_blank_is_none)
+
+    def launch(self) -> Launch:
+        lines = [line.strip() for line in self.criteria.splitlines() if line.strip()]
+        return Launch(
+            self.name.strip() or self.name,
+            self.prompt_template,
+            self.collection,
+            self.criterion_set,
+            lines,
+            self.llm_config,
+            self.n_epochs,
+        )
+
+
+class UploadForm(RequestModel):
+    name: str = Field(min_length=1, max_length=500)
 
 
 class LoginForm(RequestModel):

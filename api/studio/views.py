@@ -26,15 +26,18 @@ from api.studio import session as studio_session
 from api.studio.forms import (
     CompareForm,
     ExperimentListForm,
+    LaunchForm,
     LoginForm,
     PageForm,
     ProgressForm,
     ResponsesForm,
     ReviewForm,
+    UploadForm,
     parse_form,
 )
 from models.schemas.collections import CollectionQuery
 from services import collections, export, reviews, runs, studio
+from services.errors import Invalid
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates", static_folder="static")
 STREAM_INTERVAL = 0.5
@@ -117,6 +120,22 @@ def _experiment(experiment_id: int, template: str, fragment: str | None = None) 
     return render(template, fragment, summary=page.summary, responses=page.responses, form=form, page_size=page_size())
 
 
+@bp.get("/experiments/new")
+def launch_form() -> str:
+    return render("new_experiment.html", choices=studio.launch_choices(db_session(), project_id()))
+
+
+@bp.post("/experiments/new")
+def launch() -> BaseResponse:
+    """Create an experiment from the form and start its run."""
+    form = parse_form(LaunchForm)
+    job = studio.launch(db_session(), settings(), project_id(), form.launch())
+    start_job(job)
+    commit()
+    flash("The experiment was created and its run started.", "info")
+    return redirect(url_for("studio.experiment_detail", experiment_id=job.experiment_id), 303)
+
+
 @bp.get("/experiments/<int:experiment_id>")
 def experiment_detail(experiment_id: int) -> str:
     return _experiment(experiment_id, "experiment.html")
@@ -196,6 +215,19 @@ def collections_list() -> str:
     form = parse_query(CollectionQuery)
     page = collections.list_(db_session(), project_id(), form, page_size())
     return render("collections.html", page=page, form=form, page_size=page_size())
+
+
+@bp.post("/collections/upload")
+def upload_collection() -> BaseResponse:
+    """A new collection from an uploaded CSV or JSONL file."""
+    form = parse_form(UploadForm)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid("file: choose a CSV or JSONL file to upload")
+    collection_id = studio.upload_collection(db_session(), project_id(), form.name, upload.read(), upload.filename)
+    commit()
+    flash("The collection was uploaded.", "info")
+    return redirect(url_for("studio.collection_detail", collection_id=collection_id), 303)
 
 
 @bp.get("/collections/<int:collection_id>")
