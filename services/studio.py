@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import JSON, Float, Select, String, and_, case, cast, exists, func, or_, select
@@ -23,6 +24,7 @@ from models.orm import (
     PromptTemplate,
     Rating,
     Review,
+    utcnow,
 )
 from models.schemas.collections import CollectionCreate
 from models.schemas.criteria import CriterionIn, CriterionSetCreate
@@ -193,27 +195,101 @@ class Summary:
     cost_usd: float
     failed_ratings: int
     criteria: list[CriterionStat]
-    errors: list[tuple[str, int]]
+    errors: list[ErrorGroup]
     job: Job | None
     progress: dict[str, int] | None = None
     agreement: list[reviews.CriterionAgreement] = field(default_factory=list)
+    latency: Latency | None = None
+    run_time: RunTime | None = None
 
     @property
     def pass_rate(self) -> float | None:
         return rate(sum(c.yes for c in self.criteria), sum(c.verdicts for c in self.criteria))
 
 
-def error_summary(session: Session, experiment_id: int, limit: int = 10) -> list[tuple[str, int]]:
-    """The most frequent generation errors, grouped by their first characters."""
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Generation errors that start alike: the shared start, how many, and one full message."""
+
+    summary: str
+    count: int
+    full: str
+
+    @property
+    def cut(self) -> bool:
+        return len(self.full) > len(self.summary)
+
+
+def error_summary(session: Session, experiment_id: int, limit: int = 10) -> list[ErrorGroup]:
+    """The most frequent generation errors, grouped by their first characters, each with a full example."""
     message = func.substr(PromptResponse.error, 1, ERROR_SUMMARY_LENGTH)
     rows = session.execute(
-        select(message, func.count())
+        select(message, func.count(), func.max(PromptResponse.error))
         .where(PromptResponse.experiment_id == experiment_id, PromptResponse.error.is_not(None))
         .group_by(message)
         .order_by(func.count().desc())
         .limit(limit)
     ).all()
-    return [(str(text), int(n)) for text, n in rows]
+    return [ErrorGroup(str(text), int(n), str(full)) for text, n, full in rows]
+
+
+@dataclass(frozen=True)
+class Latency:
+    """How long the model took per generated response: a histogram over `edges` (seconds)."""
+
+    edges: list[float]
+    counts: list[int]
+
+    @property
+    def peak(self) -> int:
+        return max(self.counts, default=0)
+
+
+def latency_histogram(session: Session, experiment_id: int, bins: int = 20) -> Latency | None:
+    """Model time of the generated responses in `bins` equal bins, counted in SQL (two queries whatever
+    the experiment's size); None before any response has a duration."""
+    seconds = PromptResponse.duration_seconds
+    where = (PromptResponse.experiment_id == experiment_id, PromptResponse.error.is_(None), seconds.is_not(None))
+    low, high = session.execute(select(func.min(seconds), func.max(seconds)).where(*where)).one()
+    if low is None:
+        return None
+    bins = bins if high > low else 1
+    width = (high - low) / bins or 1.0
+    edges = [low + width * i for i in range(bins)] + [high]
+    counted = [
+        func.sum(
+            case(
+                (seconds >= edges[i] if i == bins - 1 else and_(seconds >= edges[i], seconds < edges[i + 1]), 1),
+                else_=0,
+            )
+        )
+        for i in range(bins)
+    ]
+    counts = session.execute(select(*counted).where(*where)).one()
+    return Latency([float(e) for e in edges], [int(c or 0) for c in counts])
+
+
+@dataclass(frozen=True)
+class RunTime:
+    """The experiment's runs: how many, and their time from start to end (now while one runs) summed, so a
+    retry adds its own minutes rather than the hours since the experiment was created."""
+
+    runs: int
+    seconds: float | None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+
+
+def run_time(session: Session, experiment_id: int) -> RunTime:
+    spans = session.execute(select(Job.started_at, Job.finished_at).where(Job.experiment_id == experiment_id)).all()
+    started = [(start, end) for start, end in spans if start is not None]
+    if not started:
+        return RunTime(len(spans), None)
+    now = utcnow()
+    total = sum((_aware(end or now) - _aware(start)).total_seconds() for start, end in started)
+    return RunTime(len(spans), max(total, 0.0))
 
 
 def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
@@ -235,6 +311,8 @@ def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
         job=job,
         progress=jobs.progress(session, job) if job is not None else None,
         agreement=reviews.experiment_reviews(session, project_id, experiment.id).criteria,
+        latency=latency_histogram(session, experiment.id),
+        run_time=run_time(session, experiment.id),
     )
 
 

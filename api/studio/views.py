@@ -141,6 +141,14 @@ def experiment_detail(experiment_id: int) -> str:
     return _experiment(experiment_id, "experiment.html")
 
 
+@bp.get("/experiments/<int:experiment_id>/live")
+def experiment_live(experiment_id: int) -> str | BaseResponse:
+    """Actions, totals, charts and agreement alone: the script swaps them in as the run's stream moves."""
+    if request.headers.get(FRAGMENT_HEADER) != "1":
+        return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id))
+    return render_template("studio/_live.html", summary=studio.summary(db_session(), project_id(), experiment_id))
+
+
 @bp.get("/experiments/<int:experiment_id>/responses")
 def responses_table(experiment_id: int) -> str:
     """The responses table alone: the script swaps it in when paging or filtering."""
