@@ -262,6 +262,8 @@ class Experiment(Timestamped, Base):
     evaluation_mode: Mapped[str] = mapped_column(String(20), default="STANDARD")
     use_cache: Mapped[bool] = mapped_column(Boolean, default=False)
     time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Assay extension: the judge answers each criterion this many times (odd); the majority is the rating.
+    judge_trials: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     generation_task_id: Mapped[str | None] = mapped_column(String(36))
     has_internal_error: Mapped[bool] = mapped_column(Boolean, default=False)
     prompt_template: Mapped[PromptTemplate | None] = relationship(lazy="joined")
@@ -347,6 +349,8 @@ class Rating(Base):
     reasoning: Mapped[str | None] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    # Every trial's {"rating", "reasoning"} when the judge answered several times; `rating` is their majority.
+    trials: Mapped[list[Any] | None] = mapped_column(JSON)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     input_tokens: Mapped[int | None] = mapped_column(Integer)
     output_tokens: Mapped[int | None] = mapped_column(Integer)

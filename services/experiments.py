@@ -88,6 +88,7 @@ def create(session: Session, settings: Settings, project_id: int, body: Experime
         evaluation_mode=body.evaluation_mode,
         use_cache=body.use_cache,
         time_limit_seconds=body.time_limit_seconds,
+        judge_trials=body.judge_trials,
     )
     session.add(experiment)
     session.flush()

@@ -29,7 +29,7 @@ from models.orm import (
 from models.schemas.collections import CollectionCreate
 from models.schemas.criteria import CriterionIn, CriterionSetCreate
 from models.schemas.experiments import ExperimentCreate
-from services import collections, comparisons, criteria, experiments, jobs, results, reviews, runs
+from services import collections, comparisons, consistency, criteria, experiments, jobs, results, reviews, runs
 from services.errors import Conflict, Invalid, NotFound, not_found, owned
 from services.pagination import Paged, paginate
 from services.responses import response_text
@@ -201,6 +201,7 @@ class Summary:
     agreement: list[reviews.CriterionAgreement] = field(default_factory=list)
     latency: Latency | None = None
     run_time: RunTime | None = None
+    consistency: consistency.Consistency | None = None  # with judge_trials > 1
 
     @property
     def pass_rate(self) -> float | None:
@@ -313,6 +314,9 @@ def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
         agreement=reviews.experiment_reviews(session, project_id, experiment.id).criteria,
         latency=latency_histogram(session, experiment.id),
         run_time=run_time(session, experiment.id),
+        consistency=consistency.consistency(session, project_id, experiment.id)
+        if experiment.judge_trials > 1
+        else None,
     )
 
 
@@ -676,6 +680,7 @@ class Launch:
     new_criteria: list[str]
     llm_config_id: int | None
     n_epochs: int = 1
+    judge_trials: int = 1
 
 
 @dataclass
@@ -722,6 +727,7 @@ def launch(session: Session, settings: Settings, project_id: int, form: Launch) 
         criterion_set_id=_criterion_set_for(session, project_id, form),
         llm_config_id=form.llm_config_id,
         n_epochs=form.n_epochs,
+        judge_trials=form.judge_trials,
         generate=True,
     )
     experiment = experiments.create(session, settings, project_id, body)

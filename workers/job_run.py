@@ -27,7 +27,7 @@ from llmcalls import (
     Verdict,
     chat,
     generate_criteria,
-    judge,
+    judge_k,
 )
 from models.orm import Job, JobChunk
 from services import execution, jobs
@@ -295,12 +295,16 @@ class JobRun:
         judge_mode = "detailed" if mode == "detailed" else "fast"
         text, values = sample.response, sample.variables
 
+        trials = self.plan.judge_trials if self.plan is not None else 1  # issue 17: judge k times
+
         def call() -> Awaitable[Verdict]:
             limiter = self.engine.limiter(spec)
-            return judge(spec, text, criterion.text, mode=judge_mode, variables=values, limiter=limiter)
+            return judge_k(
+                spec, text, criterion.text, trials=trials, mode=judge_mode, variables=values, limiter=limiter
+            )
 
         try:
-            payload = [text, criterion.text, judge_mode, values]
+            payload = [text, criterion.text, judge_mode, values, *([trials] if trials > 1 else [])]
             verdict = await self._call(lambda: self.cache.verdict(spec, payload, call))
         except Cancelled:
             return None

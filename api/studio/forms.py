@@ -98,6 +98,7 @@ class LaunchForm(RequestModel):
     criteria: str = Field(default="", max_length=100_000, description="new criteria, one a line")
     llm_config: Id | None = None
     n_epochs: int = Field(default=1, ge=1, le=100)
+    judge_trials: Literal[1, 3, 5, 7] = 1
 
     _blank = field_validator("criterion_set", "llm_config", mode="before")(_blank_is_none)
 
@@ -111,6 +112,7 @@ class LaunchForm(RequestModel):
             lines,
             self.llm_config,
             self.n_epochs,
+            self.judge_trials,
         )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.schemas.collections import CollectionOut
 from models.schemas.common import MAX_ID, Id, PageQuery, RequestModel, UtcDatetime, WireModel
@@ -47,6 +47,20 @@ class ExperimentCreate(RequestModel):
     time_limit_seconds: int | None = Field(
         default=None, ge=1, le=30 * 24 * 3600, description="Assay extension: a run's time limit (TIMEOUT after it)"
     )
+    judge_trials: int = Field(
+        default=1,
+        ge=1,
+        le=15,
+        description="Assay extension: the judge answers each criterion this many times (odd); the majority is "
+        "the rating and every answer is kept (see GET experiments/{id}/consistency)",
+    )
+
+    @field_validator("judge_trials")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError("must be odd, so that a majority always exists")
+        return value
 
 
 class RunExperiment(RequestModel):
@@ -126,6 +140,7 @@ class ExperimentOut(WireModel):
     evaluation_mode: str = "STANDARD"
     use_cache: bool = False
     time_limit_seconds: int | None = None
+    judge_trials: int = 1
     results: ExperimentResults | None = None
     logs: str | None = None
     created_at: UtcDatetime

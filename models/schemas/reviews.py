@@ -57,3 +57,18 @@ class ExperimentReviewsOut(WireModel):
     experiment_id: int
     criteria: list[CriterionAgreementOut]
     reviews: list[ReviewedRatingOut]
+
+
+class CriterionConsistencyOut(WireModel):
+    criterion: str
+    ratings: int = Field(description="ratings the judge answered several times")
+    unanimous: int = Field(description="of them, those whose trials all agreed")
+    agreement: float | None = Field(description="mean share of trials agreeing with their majority")
+    flaky: bool = Field(description="agreement below flaky_below")
+
+
+class ConsistencyOut(WireModel):
+    experiment_id: int
+    judge_trials: int
+    flaky_below: float
+    criteria: list[CriterionConsistencyOut]

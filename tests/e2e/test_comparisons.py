@@ -99,3 +99,33 @@ def test_significant_and_insignificant_differences(stack: Stack) -> None:
     assert rows[b][0] == "B better"
     assert rows[c][0] == "no detectable difference at n=44"
     assert "45%" in html and "91%" in html  # 20 and 40 of 44 with their intervals beside them
+
+
+def test_judging_three_times_stores_every_answer(stack: Stack) -> None:
+    stack.fake.configure({"latency_ms": 0})
+    project_id, key = stack.new_project(f"Trials {time.monotonic_ns()}")
+    rest = Rest(stack.base_url, key, project_id)
+    ids = _library(rest)
+    stack.fake.reset()
+    body = {
+        "name": "Thrice",
+        "prompt_template_id": ids["a"],
+        "collection_id": ids["cases"],
+        "criterion_set_id": ids["set"],
+        "generate": True,
+        "judge_trials": 3,
+    }
+    created = rest.post("experiments", json=body).json()
+    assert created["judge_trials"] == 3
+    deadline = time.monotonic() + 120
+    while (
+        rest.get(f"experiments/{created['id']}/generation/{created['generation_task_id']}").json()["status"]
+        != "SUCCESS"
+    ):
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(0.3)
+    assert stack.fake.stats()["by_kind"]["judge"] == 3 * 2 * CASES  # three answers per rating
+    results = rest.get(f"experiments/{created['id']}").json()["results"]
+    assert results["mean_all_ratings"]["yes"] == 20 / 44  # the majority is the rating the SDK sees
+    consistency = rest.get(f"experiments/{created['id']}/consistency").json()
+    assert [(c["ratings"], c["unanimous"], c["flaky"]) for c in consistency["criteria"]] == [(CASES, CASES, False)] * 2

@@ -1,4 +1,5 @@
-"""reviews: a person's confirmation or override of a rating, kept beside the judge's verdict
+"""reviews: a person's confirmation or override of a rating, kept beside the judge's verdict; judge trials:
+an experiment's number of judge answers per criterion and every trial of a rating
 
 Revision ID: 0011
 Revises: 0007
@@ -36,9 +37,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("reviews", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_reviews_project_id"), ["project_id"], unique=False)
+    with op.batch_alter_table("experiments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("judge_trials", sa.Integer(), server_default="1", nullable=False))
+    with op.batch_alter_table("ratings", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("trials", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ratings", schema=None) as batch_op:
+        batch_op.drop_column("trials")
+    with op.batch_alter_table("experiments", schema=None) as batch_op:
+        batch_op.drop_column("judge_trials")
     with op.batch_alter_table("reviews", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reviews_project_id"))
     op.drop_table("reviews")
