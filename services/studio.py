@@ -29,7 +29,18 @@ from models.orm import (
 from models.schemas.collections import CollectionCreate
 from models.schemas.criteria import CriterionIn, CriterionSetCreate
 from models.schemas.experiments import ExperimentCreate
-from services import collections, comparisons, consistency, criteria, experiments, jobs, results, reviews, runs
+from services import (
+    collections,
+    comparisons,
+    consistency,
+    criteria,
+    experiments,
+    jobs,
+    results,
+    reviews,
+    runs,
+    statistics,
+)
 from services.errors import Conflict, Invalid, NotFound, not_found, owned
 from services.pagination import Paged, paginate
 from services.responses import response_text
@@ -185,6 +196,24 @@ class CriterionStat:
     def pass_rate(self) -> float | None:
         return rate(self.yes, self.verdicts)
 
+    @property
+    def interval(self) -> statistics.Interval | None:
+        """The 95% Wilson interval of the pass rate."""
+        return statistics.wilson(self.yes, self.verdicts).interval
+
+
+def epoch_stats(session: Session, experiment_id: int) -> list[CriterionStat]:
+    """The pass rate of each epoch over every criterion, as chart rows (an experiment run n_epochs times)."""
+    yes = func.sum(case((Rating.rating == "YES", 1), else_=0))
+    rows = session.execute(
+        select(PromptResponse.epoch, yes, func.count(Rating.rating))
+        .join(Rating, Rating.response_id == PromptResponse.id)
+        .where(PromptResponse.experiment_id == experiment_id)
+        .group_by(PromptResponse.epoch)
+        .order_by(PromptResponse.epoch)
+    ).all()
+    return [CriterionStat(epoch, f"Epoch {epoch}", int(y or 0), int(n)) for epoch, y, n in rows]
+
 
 @dataclass
 class Summary:
@@ -202,6 +231,7 @@ class Summary:
     latency: Latency | None = None
     run_time: RunTime | None = None
     consistency: consistency.Consistency | None = None  # with judge_trials > 1
+    epochs: list[CriterionStat] = field(default_factory=list)  # with more than one epoch
 
     @property
     def pass_rate(self) -> float | None:
@@ -317,6 +347,7 @@ def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
         consistency=consistency.consistency(session, project_id, experiment.id)
         if experiment.judge_trials > 1
         else None,
+        epochs=epoch_stats(session, experiment.id) if totals.completed_epochs > 1 else [],
     )
 
 

@@ -96,3 +96,21 @@ def test_a_long_error_is_shown_whole_on_demand(studio_app: Flask, browser: Brows
     html = browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)
     errors = html.split('id="errors-title"', 1)[1].split("</section>", 1)[0]
     assert "<details" in errors and "END OF MESSAGE" in errors
+
+
+def test_pass_rates_show_their_intervals_per_criterion_and_epoch(
+    studio_app: Flask, browser: Browser, project: ProjectHandle
+) -> None:
+    seeded = seed(studio_app, project.id, "Epochs", 20, n_criteria=1)
+    with studio_app.app_context(), database().session() as session:
+        session.execute(
+            update(PromptResponse)
+            .where(
+                PromptResponse.experiment_id == seeded.experiment_id, PromptResponse.entry_id.in_(seeded.entry_ids[10:])
+            )
+            .values(epoch=2)
+        )
+    html = browser.get(f"/studio/experiments/{seeded.experiment_id}").get_data(as_text=True)
+    assert html.count('class="whisker"') == 3  # the criterion, epoch 1, epoch 2
+    epochs = html.split('id="ec-title"', 1)[1].split("</svg>", 1)[0]
+    assert "Epoch 1:" in epochs and "Epoch 2:" in epochs and "95% interval" in epochs
