@@ -98,7 +98,14 @@ class LaunchForm(RequestModel):
     criteria: str = Field(default="", max_length=100_000, description="new criteria, one a line")
     llm_config: Id | None = None
     n_epochs: int = Field(default=1, ge=1, le=100)
-    judge_trials: Literal[1, 3, 5, 7] = 1
+    judge_trials: int = Field(default=1, ge=1, le=15)
+
+    @field_validator("judge_trials")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError("must be odd, so that a majority always exists")
+        return value
 
     _blank = field_validator("criterion_set", "llm_config", mode="before")(_blank_is_none)
 

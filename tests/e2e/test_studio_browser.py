@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -316,7 +317,7 @@ def test_studio_launch_review_compare_and_phone(stack: Stack, studio: Studio, tm
     page.set_input_files("#upload-file", str(upload))
     studio.shot("11-upload")
     page.click("#upload button[type=submit]")
-    page.wait_for_url("**/studio/collections/*")
+    page.wait_for_url(re.compile(r".*/studio/collections/\d+$"))
     assert "20 in all" in page.inner_text("main") and "fail 0" in page.inner_text("main")
 
     # Launch an experiment from the form with new criteria; its page follows the run without a reload.
@@ -329,7 +330,7 @@ def test_studio_launch_review_compare_and_phone(stack: Stack, studio: Studio, tm
     page.fill("#new-criteria", "Is it right?\nIs it polite?")
     studio.shot("12-launch-form")
     page.click("#launch-submit")
-    page.wait_for_url("**/studio/experiments/*")
+    page.wait_for_url(re.compile(r".*/studio/experiments/\d+$"))
     baseline = int(page.url.rsplit("/", 1)[1])
     page.evaluate("window.__notReloaded = true")
     seen = _live_values(studio, "#stat-responses", "20")

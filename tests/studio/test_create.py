@@ -66,12 +66,13 @@ def test_create_and_launch_an_experiment_with_new_criteria(
             "criteria": "Is it right?\n\n  Is it short?  \n",
             "llm_config": "",
             "n_epochs": "2",
+            "judge_trials": "3",
         },
     )
     assert res.status_code == 303
     experiment_id = int(res.headers["Location"].rsplit("/", 1)[1])
     experiment = project.get(f"experiments/{experiment_id}").get_json()
-    assert experiment["name"] == "Launched" and experiment["n_epochs"] == 2
+    assert experiment["name"] == "Launched" and experiment["n_epochs"] == 2 and experiment["judge_trials"] == 3
     assert [c["criterion_str"] for c in experiment["criterion_set"]["criteria"]] == ["Is it right?", "Is it short?"]
     assert experiment["generation_task_id"]  # its run was created (and queued)
     page = browser.get(res.headers["Location"]).get_data(as_text=True)
@@ -88,6 +89,8 @@ def test_launch_refuses_missing_criteria_and_clashing_names(browser: Browser, pr
     assert project.get("experiments").get_json()["count"] == 0
     res = browser.post("/studio/experiments/new", {**form, "n_epochs": "0"})
     assert "form.n_epochs" in browser.get("/studio/experiments/new").get_data(as_text=True)
+    browser.post("/studio/experiments/new", {**form, "criteria": "Ok?", "judge_trials": "2"})
+    assert "form.judge_trials" in browser.get("/studio/experiments/new").get_data(as_text=True)
     assert browser.post("/studio/experiments/new", {**form, "criteria": "Ok?"}).status_code == 303
     browser.post("/studio/experiments/new", {**form, "criteria": "Ok?"})
     assert "already exists" in browser.get("/studio/experiments/new").get_data(as_text=True)
