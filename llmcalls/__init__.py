@@ -8,7 +8,7 @@ from .calls import ChatResult, ModelSpec, chat, limiter_for
 from .clients import close_all, get_client
 from .errors import ErrorKind, JudgeParseError, LLMCallError, LLMError, LLMOutputError
 from .generate import generate_criteria, generate_entry
-from .judge import Verdict, fill_placeholders, judge
+from .judge import Verdict, fill_placeholders, judge, judge_k
 from .limiter import Limiter, LocalLimiter, RedisLimiter
 from .retry import RetryPolicy
 from .structured import FORMATS, FormatMemory
@@ -28,6 +28,7 @@ __all__ = [
     "RedisLimiter",
     "RetryPolicy",
     "Verdict",
+    "judge_k",
     "chat",
     "close_all",
     "fill_placeholders",

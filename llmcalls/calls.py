@@ -118,8 +118,10 @@ async def chat(
     client = get_client(spec.base_url, spec.api_key, timeout=spec.timeout, max_connections=pool)
     params = request_params(spec, messages, response_format)
 
+    model_seconds: list[float] = []
+
     async def attempt(seconds_left: float) -> ChatCompletion:
-        return await _attempt(client, params, limiter, seconds_left)
+        return await _attempt(client, params, limiter, seconds_left, model_seconds)
 
     what = f"chat completion with {spec.model!r} at {spec.base_url or DEFAULT_BASE_URL}"
     try:
@@ -127,7 +129,9 @@ async def chat(
     except LLMCallError as exc:
         metrics.model_call(spec.model, str(exc.kind), time.monotonic() - started, exc.attempts)
         raise
-    result = _result(spec, completion, attempts, time.monotonic() - started)
+    # The model's own time on the answer that was used: neither the wait for a free slot (queueing behind
+    # the cluster-wide limit) nor failed attempts and their backoff count as response time.
+    result = _result(spec, completion, attempts, model_seconds[-1] if model_seconds else time.monotonic() - started)
     metrics.model_call(spec.model, "success", result.duration, attempts)
     metrics.tokens(spec.model, result.prompt_tokens, result.completion_tokens, result.total_cost)
     return result
@@ -159,13 +163,13 @@ def with_system_message(spec: ModelSpec, messages: Sequence[Mapping[str, Any]]) 
 
 
 async def _attempt(
-    client: AsyncOpenAI, params: dict[str, Any], limiter: Limiter | None, seconds_left: float
+    client: AsyncOpenAI, params: dict[str, Any], limiter: Limiter | None, seconds_left: float, timing: list[float]
 ) -> ChatCompletion:
     if limiter is None:
-        return _checked(await _create(client, params))
+        return _checked(await _timed(client, params, timing))
     async with limiter.slot(timeout=seconds_left):
         try:
-            completion = await _create(client, params)
+            completion = await _timed(client, params, timing)
         except openai.RateLimitError:
             metrics.rate_limited(params["model"])
             await limiter.on_rate_limit()
@@ -184,6 +188,13 @@ async def _report_limit(model: str, limiter: Limiter, now: bool = False) -> None
         metrics.model_limit(model, await limiter.effective_limit())
     except Exception:  # the gauge is advice; the call's answer is already paid for
         return
+
+
+async def _timed(client: AsyncOpenAI, params: dict[str, Any], timing: list[float]) -> ChatCompletion:
+    started = time.monotonic()
+    completion = await _create(client, params)
+    timing.append(time.monotonic() - started)
+    return completion
 
 
 async def _create(client: AsyncOpenAI, params: dict[str, Any]) -> ChatCompletion:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -75,6 +77,8 @@ class Verdict:
     calls: int
     """Answers requested (more than one when an answer could not be read)."""
     output_format: OutputFormat
+    trials: tuple[tuple[Rating, str], ...] = ()
+    """Every (rating, reasoning) when the judge was asked several times (see :func:`judge_k`)."""
 
     @property
     def passed(self) -> bool:
@@ -112,6 +116,47 @@ async def judge(
     deadline = None if timeout is None else started + timeout
     answer = await call_structured(spec, task, limiter=limiter, deadline=deadline)
     return _verdict(answer, time.monotonic() - started)
+
+
+def majority(ratings: Sequence[Rating]) -> Rating:
+    """The verdict most trials gave (an odd number of trials never ties)."""
+    return "YES" if 2 * sum(r == "YES" for r in ratings) > len(ratings) else "NO"
+
+
+async def judge_k(
+    spec: ModelSpec,
+    response_text: str,
+    criterion_text: str,
+    *,
+    trials: int = 1,
+    mode: JudgeMode = "fast",
+    variables: Mapping[str, Any] | None = None,
+    limiter: Limiter | None = None,
+    timeout: float | None = None,
+) -> Verdict:
+    """:func:`judge` asked ``trials`` times (odd) at once: the majority is the rating, every trial's rating
+    and reasoning is kept in ``trials``, tokens and costs are summed. A trial that fails fails the rating."""
+    if trials < 1 or trials % 2 == 0:
+        raise ValueError(f"trials must be a positive odd number, got {trials}")
+    calls = [
+        judge(spec, response_text, criterion_text, mode=mode, variables=variables, limiter=limiter, timeout=timeout)
+        for _ in range(trials)
+    ]
+    if trials == 1:
+        return await calls[0]
+    verdicts = await asyncio.gather(*calls)
+    rating = majority([v.rating for v in verdicts])
+    return dataclasses.replace(
+        next(v for v in verdicts if v.rating == rating),
+        prompt_tokens=sum(v.prompt_tokens for v in verdicts),
+        completion_tokens=sum(v.completion_tokens for v in verdicts),
+        reasoning_tokens=sum(v.reasoning_tokens for v in verdicts),
+        input_cost=sum(v.input_cost for v in verdicts),
+        output_cost=sum(v.output_cost for v in verdicts),
+        duration=max(v.duration for v in verdicts),
+        calls=sum(v.calls for v in verdicts),
+        trials=tuple((v.rating, v.reasoning) for v in verdicts),
+    )
 
 
 def _verdict(answer: Structured[tuple[Rating, str]], duration: float) -> Verdict:

@@ -266,6 +266,8 @@ class Experiment(Timestamped, Base):
     evaluation_mode: Mapped[str] = mapped_column(String(20), default="STANDARD")
     use_cache: Mapped[bool] = mapped_column(Boolean, default=False)
     time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Assay extension: the judge answers each criterion this many times (odd); the majority is the rating.
+    judge_trials: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     generation_task_id: Mapped[str | None] = mapped_column(String(36))
     has_internal_error: Mapped[bool] = mapped_column(Boolean, default=False)
     agent_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -359,6 +361,8 @@ class Rating(Base):
     reasoning: Mapped[str | None] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    # Every trial's {"rating", "reasoning"} when the judge answered several times; `rating` is their majority.
+    trials: Mapped[list[Any] | None] = mapped_column(JSON)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     input_tokens: Mapped[int | None] = mapped_column(Integer)
     output_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -394,6 +398,21 @@ def _string_enum(enum: type[StrEnum], length: int) -> Enum:
     return Enum(
         enum, native_enum=False, create_constraint=False, length=length, values_callable=lambda e: [m.value for m in e]
     )
+
+
+class Review(Base):
+    """A person's verdict on a rating: confirming or overriding the judge's, with a note. Kept beside the
+    rating, never in it, so the judge's verdict (what the SDK and the results report) is unchanged."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id", ondelete="CASCADE"), unique=True)
+    verdict: Mapped[str] = mapped_column(String(3))
+    note: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class Job(Base):

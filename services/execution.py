@@ -62,6 +62,7 @@ class ExperimentPlan:
     rating_mode: str
     llm_config_id: int | None
     use_cache: bool = False
+    judge_trials: int = 1
 
 
 @dataclass
@@ -160,6 +161,7 @@ def experiment_plan(session: Session, job: Job, settings: Settings) -> Experimen
         rating_mode=job.params.get("rating_mode", experiment.rating_mode),
         llm_config_id=experiment.llm_config_id,
         use_cache=experiment.use_cache or settings.llm_cache,
+        judge_trials=experiment.judge_trials or 1,
     )
 
 
@@ -320,7 +322,7 @@ store_ratings.many = store_ratings_many  # type: ignore[attr-defined]  # see Eng
 
 
 _RATING_COLUMNS = dict.fromkeys(
-    ("rating", "reasoning", "score", "duration_seconds", "input_tokens", "output_tokens")
+    ("rating", "reasoning", "score", "trials", "duration_seconds", "input_tokens", "output_tokens")
     + ("input_cost_usd", "output_cost_usd")
 )
 
@@ -348,6 +350,7 @@ def _verdict_columns(outcome: RatingOutcome) -> dict[str, Any]:
     return {
         "rating": verdict.rating,
         "reasoning": verdict.reasoning,
+        "trials": [{"rating": r, "reasoning": why} for r, why in verdict.trials] or None,
         "duration_seconds": verdict.duration,
         "input_tokens": verdict.prompt_tokens,
         "output_tokens": verdict.completion_tokens,

@@ -107,6 +107,7 @@ def create(session: Session, settings: Settings, project_id: int, body: Experime
         evaluation_agent_config=body.evaluation_agent_config,
         use_cache=body.use_cache,
         time_limit_seconds=body.time_limit_seconds,
+        judge_trials=body.judge_trials,
     )
     if body.evaluation_mode == "AGENTIC":
         agent_results.freeze(session, experiment, collection)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import Database
-from models.orm import Criterion, Entry, Experiment, Prompt, PromptResponse, Rating
+from models.orm import Criterion, Entry, Experiment, Prompt, PromptResponse, Rating, Review
 from services import collections, results
 from services.errors import owned
 from services.responses import response_text
@@ -86,12 +86,16 @@ def _page(session: Session, experiment_id: int, after: int) -> list[dict[str, An
             Rating.reasoning,
             Rating.score,
             Rating.error,
+            Review.verdict,
+            Review.note,
+            Review.reviewer,
         )
         .join(Criterion, Criterion.id == Rating.criterion_id)
+        .outerjoin(Review, Review.rating_id == Rating.id)
         .where(Rating.response_id.in_(records))
         .order_by(Rating.response_id, Rating.criterion_id)
     )
-    for rid, cid, text, verdict, reasoning, score, error in session.execute(ratings) if records else ():
+    for rid, cid, text, verdict, reasoning, score, error, *human in session.execute(ratings) if records else ():
         records[rid]["ratings"].append(
             {
                 "criterion_id": cid,
@@ -100,9 +104,15 @@ def _page(session: Session, experiment_id: int, after: int) -> list[dict[str, An
                 "reasoning": reasoning,
                 "score": score,
                 "error": error,
+                "review": _review(*human),
             }
         )
     return list(records.values())
+
+
+def _review(verdict: str | None, note: str | None, reviewer: str | None) -> dict[str, Any] | None:
+    """A person's verdict beside the judge's (null when nobody reviewed the rating)."""
+    return None if verdict is None else {"verdict": verdict, "note": note, "reviewer": reviewer}
 
 
 def records(database: Database, experiment_id: int) -> Iterator[dict[str, Any]]:
@@ -137,8 +147,10 @@ def _csv_value(value: Any) -> Any:
 
 
 def csv_lines(database: Database, export: ExportPlan) -> Iterator[str]:
-    """A header, then one row per response: variables, prompt, response, error, each verdict and reasoning."""
-    criteria_cols = [f"{name} [{suffix}]" for _, name in export.criteria for suffix in ("verdict", "reasoning")]
+    """A header, then one row per response: variables, prompt, response, error, and per criterion the
+    judge's verdict and reasoning and a person's verdict and note (empty when not reviewed)."""
+    suffixes = ("verdict", "reasoning", "human verdict", "human note")
+    criteria_cols = [f"{name} [{suffix}]" for _, name in export.criteria for suffix in suffixes]
     yield _csv_line(
         ["response_id", "entry_id", "epoch", *export.variables, "prompt", "response", "error", *criteria_cols]
     )
@@ -147,9 +159,12 @@ def csv_lines(database: Database, export: ExportPlan) -> Iterator[str]:
         verdicts: list[Any] = []
         for cid, _ in export.criteria:
             rating = by_criterion.get(cid, {})
+            human = rating.get("review") or {}
             verdicts += [
                 rating.get("rating") or ("ERROR" if rating.get("error") else ""),
                 rating.get("reasoning") or rating.get("error") or "",
+                human.get("verdict", ""),
+                human.get("note", ""),
             ]
         values = [record["variables"].get(name, "") for name in export.variables]
         yield _csv_line(

@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.orm import Criterion, Experiment, PromptResponse, Rating
+from services.statistics import Interval, wilson
 
 
 @dataclass
@@ -22,6 +23,10 @@ class _RatingStats:
 
 def _yes_no(yes: int, total: int) -> dict[str, float]:
     return {"yes": yes / total, "no": (total - yes) / total} if total else {"yes": 0.0, "no": 0.0}
+
+
+def _interval(yes: int, total: int) -> Interval | None:
+    return wilson(yes, total).interval
 
 
 def criteria_of(session: Session, experiment: Experiment) -> list[Criterion]:
@@ -167,10 +172,16 @@ def compute(session: Session, experiment: Experiment) -> dict[str, Any]:
         stats.by_criterion.setdefault(cid, (0, 0))
     input_cost = stats.input_cost + totals.input_cost_usd
     output_cost = stats.output_cost + totals.output_cost_usd
+    all_yes, all_verdicts = (
+        sum(y for y, _ in stats.by_criterion.values()),
+        sum(n for _, n in stats.by_criterion.values()),
+    )
     return {
-        "mean_all_ratings": _yes_no(
-            sum(y for y, _ in stats.by_criterion.values()), sum(n for _, n in stats.by_criterion.values())
-        ),
+        "mean_all_ratings": _yes_no(all_yes, all_verdicts),
+        "pass_rate_interval": _interval(all_yes, all_verdicts),
+        "pass_rate_interval_by_criterion_id": {
+            cid: _interval(y, n) for cid, (y, n) in sorted(stats.by_criterion.items())
+        },
         "std_all_ratings": 0.0,
         "mean_rating_by_criterion_id": {cid: _yes_no(y, n) for cid, (y, n) in sorted(stats.by_criterion.items())},
         "mean_duration_seconds": totals.mean(totals.duration_seconds),

@@ -4,7 +4,10 @@ renders in a few queries whatever its size."""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import JSON, Float, Select, String, and_, case, cast, exists, func, or_, select
@@ -16,14 +19,32 @@ from models.orm import (
     Entry,
     Experiment,
     Job,
+    LLMConfig,
     PromptResponse,
     PromptTemplate,
     Rating,
+    Review,
+    utcnow,
 )
-from services import collections, jobs, results
-from services.errors import Conflict, NotFound, not_found, owned
+from models.schemas.collections import CollectionCreate
+from models.schemas.criteria import CriterionIn, CriterionSetCreate
+from models.schemas.experiments import ExperimentCreate
+from services import (
+    collections,
+    comparisons,
+    consistency,
+    criteria,
+    experiments,
+    jobs,
+    results,
+    reviews,
+    runs,
+    statistics,
+)
+from services.errors import Conflict, Invalid, NotFound, not_found, owned
 from services.pagination import Paged, paginate
 from services.responses import response_text
+from services.settings import Settings
 from services.states import TaskState
 
 ResponseFilter = Literal["all", "failed", "failing", "rating_errors", "passed"]
@@ -175,6 +196,24 @@ class CriterionStat:
     def pass_rate(self) -> float | None:
         return rate(self.yes, self.verdicts)
 
+    @property
+    def interval(self) -> statistics.Interval | None:
+        """The 95% Wilson interval of the pass rate."""
+        return statistics.wilson(self.yes, self.verdicts).interval
+
+
+def epoch_stats(session: Session, experiment_id: int) -> list[CriterionStat]:
+    """The pass rate of each epoch over every criterion, as chart rows (an experiment run n_epochs times)."""
+    yes = func.sum(case((Rating.rating == "YES", 1), else_=0))
+    rows = session.execute(
+        select(PromptResponse.epoch, yes, func.count(Rating.rating))
+        .join(Rating, Rating.response_id == PromptResponse.id)
+        .where(PromptResponse.experiment_id == experiment_id)
+        .group_by(PromptResponse.epoch)
+        .order_by(PromptResponse.epoch)
+    ).all()
+    return [CriterionStat(epoch, f"Epoch {epoch}", int(y or 0), int(n)) for epoch, y, n in rows]
+
 
 @dataclass
 class Summary:
@@ -185,26 +224,103 @@ class Summary:
     cost_usd: float
     failed_ratings: int
     criteria: list[CriterionStat]
-    errors: list[tuple[str, int]]
+    errors: list[ErrorGroup]
     job: Job | None
     progress: dict[str, int] | None = None
+    agreement: list[reviews.CriterionAgreement] = field(default_factory=list)
+    latency: Latency | None = None
+    run_time: RunTime | None = None
+    consistency: consistency.Consistency | None = None  # with judge_trials > 1
+    epochs: list[CriterionStat] = field(default_factory=list)  # with more than one epoch
 
     @property
     def pass_rate(self) -> float | None:
         return rate(sum(c.yes for c in self.criteria), sum(c.verdicts for c in self.criteria))
 
 
-def error_summary(session: Session, experiment_id: int, limit: int = 10) -> list[tuple[str, int]]:
-    """The most frequent generation errors, grouped by their first characters."""
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Generation errors that start alike: the shared start, how many, and one full message."""
+
+    summary: str
+    count: int
+    full: str
+
+    @property
+    def cut(self) -> bool:
+        return len(self.full) > len(self.summary)
+
+
+def error_summary(session: Session, experiment_id: int, limit: int = 10) -> list[ErrorGroup]:
+    """The most frequent generation errors, grouped by their first characters, each with a full example."""
     message = func.substr(PromptResponse.error, 1, ERROR_SUMMARY_LENGTH)
     rows = session.execute(
-        select(message, func.count())
+        select(message, func.count(), func.max(PromptResponse.error))
         .where(PromptResponse.experiment_id == experiment_id, PromptResponse.error.is_not(None))
         .group_by(message)
         .order_by(func.count().desc())
         .limit(limit)
     ).all()
-    return [(str(text), int(n)) for text, n in rows]
+    return [ErrorGroup(str(text), int(n), str(full)) for text, n, full in rows]
+
+
+@dataclass(frozen=True)
+class Latency:
+    """How long the model took per generated response: a histogram over `edges` (seconds)."""
+
+    edges: list[float]
+    counts: list[int]
+
+    @property
+    def peak(self) -> int:
+        return max(self.counts, default=0)
+
+
+def latency_histogram(session: Session, experiment_id: int, bins: int = 20) -> Latency | None:
+    """Model time of the generated responses in `bins` equal bins, counted in SQL (two queries whatever
+    the experiment's size); None before any response has a duration."""
+    seconds = PromptResponse.duration_seconds
+    where = (PromptResponse.experiment_id == experiment_id, PromptResponse.error.is_(None), seconds.is_not(None))
+    low, high = session.execute(select(func.min(seconds), func.max(seconds)).where(*where)).one()
+    if low is None:
+        return None
+    bins = bins if high > low else 1
+    width = (high - low) / bins or 1.0
+    edges = [low + width * i for i in range(bins)] + [high]
+    counted = [
+        func.sum(
+            case(
+                (seconds >= edges[i] if i == bins - 1 else and_(seconds >= edges[i], seconds < edges[i + 1]), 1),
+                else_=0,
+            )
+        )
+        for i in range(bins)
+    ]
+    counts = session.execute(select(*counted).where(*where)).one()
+    return Latency([float(e) for e in edges], [int(c or 0) for c in counts])
+
+
+@dataclass(frozen=True)
+class RunTime:
+    """The experiment's runs: how many, and their time from start to end (now while one runs) summed, so a
+    retry adds its own minutes rather than the hours since the experiment was created."""
+
+    runs: int
+    seconds: float | None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+
+
+def run_time(session: Session, experiment_id: int) -> RunTime:
+    spans = session.execute(select(Job.started_at, Job.finished_at).where(Job.experiment_id == experiment_id)).all()
+    started = [(start, end) for start, end in spans if start is not None]
+    if not started:
+        return RunTime(len(spans), None)
+    now = utcnow()
+    total = sum((_aware(end or now) - _aware(start)).total_seconds() for start, end in started)
+    return RunTime(len(spans), max(total, 0.0))
 
 
 def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
@@ -225,6 +341,13 @@ def summary(session: Session, project_id: int, experiment_id: int) -> Summary:
         errors=error_summary(session, experiment.id),
         job=job,
         progress=jobs.progress(session, job) if job is not None else None,
+        agreement=reviews.experiment_reviews(session, project_id, experiment.id).criteria,
+        latency=latency_histogram(session, experiment.id),
+        run_time=run_time(session, experiment.id),
+        consistency=consistency.consistency(session, project_id, experiment.id)
+        if experiment.judge_trials > 1
+        else None,
+        epochs=epoch_stats(session, experiment.id) if totals.completed_epochs > 1 else [],
     )
 
 
@@ -361,6 +484,18 @@ def response_detail(session: Session, project_id: int, experiment_id: int, respo
     return response
 
 
+@dataclass
+class ResponseDrawer:
+    response: PromptResponse
+    reviews: dict[int, Review]  # by rating id
+
+
+def response_drawer(session: Session, project_id: int, experiment_id: int, response_id: int) -> ResponseDrawer:
+    """The drawer: a response with every rating and the people's reviews of them."""
+    response = response_detail(session, project_id, experiment_id, response_id)
+    return ResponseDrawer(response, reviews.of_response(session, response.id))
+
+
 # ---- A/B comparison
 
 
@@ -483,18 +618,182 @@ def compare(session: Session, project_id: int, a_id: int, b_id: int, limit: int 
     )
 
 
+# ---- N-way comparison with statistics
+
+
+@dataclass
+class MatrixRow:
+    """One test case across the compared experiments: each one's score (None: it has no response)."""
+
+    entry_id: int
+    scores: list[float | None]
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def disagrees(self) -> bool:
+        return len({s for s in self.scores if s is not None}) > 1
+
+
+def _case_score(folded: comparisons.Outcomes, entry_id: int, criterion: str | None) -> float | None:
+    if entry_id not in folded.responses:
+        return None
+    if criterion is None:
+        return folded.overall(entry_id, folded.criteria) if folded.criteria else None
+    return folded.score(criterion, entry_id) if criterion in folded.criteria else None
+
+
+@dataclass
+class CaseMatrix:
+    rows: list[MatrixRow]  # the shown rows, at most `limit`
+    cases: int
+    disagreements: int
+
+
+def case_matrix(
+    session: Session, folded: list[comparisons.Outcomes], criterion: str | None, everything: bool, limit: int
+) -> CaseMatrix:
+    """Every test case's score in each experiment, on one criterion or all; by default only the cases
+    the experiments disagree on, which are where a difference comes from."""
+    entries = sorted(set().union(*(f.responses for f in folded)))
+    rows = [MatrixRow(e, [_case_score(f, e, criterion) for f in folded]) for e in entries]
+    disagreeing = [row for row in rows if row.disagrees]
+    shown = (rows if everything else disagreeing)[:limit]
+    stmt = select(Entry.id, Entry.input_values).where(Entry.id.in_([row.entry_id for row in shown]))
+    values = {entry_id: v for entry_id, v in session.execute(stmt)} if shown else {}
+    for row in shown:
+        row.variables = values.get(row.entry_id) or {}
+    return CaseMatrix(shown, len(rows), len(disagreeing))
+
+
+@dataclass(frozen=True)
+class CompareChoice:
+    ids: list[int]  # the baseline first
+    criterion: str | None = None
+    everything: bool = False
+
+
 @dataclass
 class ComparePage:
     choices: list[tuple[int, str]]
-    result: Comparison | None
+    stats: comparisons.Comparison | None = None
+    experiments: list[Experiment] = field(default_factory=list)
+    matrix: CaseMatrix | None = None
+    result: Comparison | None = None  # the improved and regressed inputs, for exactly two
 
 
-def compare_page(session: Session, project_id: int, a_id: int | None, b_id: int | None) -> ComparePage:
-    """The experiments to choose from and, once both are chosen, their comparison."""
+def compare_page(session: Session, project_id: int, choice: CompareChoice, limit: int = 200) -> ComparePage:
+    """The experiments to choose from and, once two to eight are chosen, their statistics, the per-case
+    matrix and (for two) the inputs that improved or regressed."""
     stmt = select(Experiment.id, Experiment.name).where(Experiment.project_id == project_id)
-    choices = [(i, n) for i, n in session.execute(stmt.order_by(Experiment.id.desc()).limit(500))]
-    result = compare(session, project_id, a_id, b_id) if a_id and b_id else None
-    return ComparePage(choices, result)
+    page = ComparePage([(i, n) for i, n in session.execute(stmt.order_by(Experiment.id.desc()).limit(500))])
+    if len(choice.ids) < 2:
+        return page
+    folded = comparisons.load(session, project_id, choice.ids)
+    page.stats = comparisons.compare_outcomes(folded)
+    page.experiments = [f.experiment for f in folded]
+    page.matrix = case_matrix(session, folded, choice.criterion, choice.everything, limit)
+    if len(choice.ids) == 2:
+        page.result = compare(session, project_id, *choice.ids)
+    return page
+
+
+# ---- creating from the Studio: an experiment launched, a collection uploaded
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The new-experiment form: a template, a collection, a criterion set or new criteria, a model."""
+
+    name: str
+    prompt_template_id: int
+    collection_id: int
+    criterion_set_id: int | None
+    new_criteria: list[str]
+    llm_config_id: int | None
+    n_epochs: int = 1
+    judge_trials: int = 1
+
+
+@dataclass
+class LaunchChoices:
+    templates: list[PromptTemplate]
+    collections: list[tuple[int, str]]
+    criterion_sets: list[tuple[int, str]]
+    llm_configs: list[tuple[int, str]]
+
+
+def launch_choices(session: Session, project_id: int, limit: int = 500) -> LaunchChoices:
+    """What the new-experiment form offers: each template's newest version, the collections, sets, models."""
+
+    def pairs(model: Any, label: Any) -> list[tuple[int, str]]:
+        stmt = select(model.id, label).where(model.project_id == project_id).order_by(label, model.id).limit(limit)
+        return [(i, str(n)) for i, n in session.execute(stmt)]
+
+    newest = [versions[0] for versions in templates_by_name(session, project_id, limit).values()]
+    return LaunchChoices(
+        newest,
+        pairs(Collection, Collection.name),
+        pairs(CriterionSet, CriterionSet.name),
+        pairs(LLMConfig, LLMConfig.name),
+    )
+
+
+def _criterion_set_for(session: Session, project_id: int, launch: Launch) -> int:
+    if launch.criterion_set_id is not None:
+        return launch.criterion_set_id
+    if not launch.new_criteria:
+        raise Invalid("form.criteria: choose a criterion set or write at least one criterion")
+    body = CriterionSetCreate(
+        name=f"{launch.name} criteria", criteria=[CriterionIn(criterion_str=text) for text in launch.new_criteria]
+    )
+    return criteria.create_set(session, project_id, body).id
+
+
+def launch(session: Session, settings: Settings, project_id: int, form: Launch) -> Job:
+    """Create the experiment (and its criterion set when new criteria were written) and its first run."""
+    body = ExperimentCreate(
+        name=form.name,
+        prompt_template_id=form.prompt_template_id,
+        collection_id=form.collection_id,
+        criterion_set_id=_criterion_set_for(session, project_id, form),
+        llm_config_id=form.llm_config_id,
+        n_epochs=form.n_epochs,
+        judge_trials=form.judge_trials,
+        generate=True,
+    )
+    experiment = experiments.create(session, settings, project_id, body)
+    return runs.start_generation(session, settings, experiment, rating_mode=body.rating_mode, n_epochs=body.n_epochs)
+
+
+UploadFormat = Literal["csv", "jsonl"]
+
+
+def parse_upload(data: bytes, filename: str) -> list[dict[str, Any]]:
+    """The rows of an uploaded file: JSONL (one object a line) or CSV (a header row, then one row per test
+    case), told apart by the file name's extension."""
+    if filename.lower().endswith((".jsonl", ".ndjson", ".json")):
+        return collections.parse_jsonl(data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"file: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise Invalid("file: the CSV has no header row naming the columns")
+    rows = []
+    for number, row in enumerate(reader, start=2):
+        if None in row:
+            raise Invalid(f"file line {number}: more values than the header has columns")
+        rows.append({key: value or "" for key, value in row.items()})
+    return rows
+
+
+def upload_collection(session: Session, project_id: int, name: str, data: bytes, filename: str) -> int:
+    """A new collection holding every row of the uploaded CSV or JSONL file; its id."""
+    rows = parse_upload(data, filename)
+    if not rows:
+        raise Invalid("file: no rows to add")
+    return collections.create(session, project_id, CollectionCreate(name=name, variables=rows)).id
 
 
 # ---- library pages: templates, collections, criterion sets

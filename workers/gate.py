@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from llmcalls import ChatResult, JudgeParseError, LLMCallError, LLMError, ModelSpec, Verdict, chat, judge
+from llmcalls import ChatResult, JudgeParseError, LLMCallError, LLMError, ModelSpec, Verdict, chat, judge_k
 from services.evaluators import Sample
 from services.execution import CriterionRef, RatingOutcome
 from services.settings import Settings
@@ -84,17 +84,22 @@ class CallGate:
         self._proven.set()
         return result, None
 
-    async def judge(self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str) -> RatingOutcome | None:
-        """The judge's verdict on one criterion, a failed rating, or None when the work must stop."""
+    async def judge(
+        self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str, trials: int = 1
+    ) -> RatingOutcome | None:
+        """The judge's verdict on one criterion (the majority of `trials` answers), a failed rating, or
+        None when the work must stop."""
         judge_mode = "detailed" if mode == "detailed" else "fast"
         text, values = sample.response, sample.variables
 
         def call() -> Awaitable[Verdict]:
             limiter = self.engine.limiter(spec)
-            return judge(spec, text, criterion.text, mode=judge_mode, variables=values, limiter=limiter)
+            return judge_k(
+                spec, text, criterion.text, trials=trials, mode=judge_mode, variables=values, limiter=limiter
+            )
 
         try:
-            payload = [text, criterion.text, judge_mode, values]
+            payload = [text, criterion.text, judge_mode, values, *([trials] if trials > 1 else [])]
             verdict = await self.call(lambda: self.cache.verdict(spec, payload, call))
         except Cancelled:
             return None

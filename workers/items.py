@@ -48,18 +48,19 @@ class Rater:
         spec: ModelSpec,
         mode: str,
         fresh: bool = False,
+        trials: int = 1,
     ) -> None:
-        outcomes = await asyncio.gather(*(self._rate_one(spec, sample, c, mode) for c in criteria))
+        outcomes = await asyncio.gather(*(self._rate_one(spec, sample, c, mode, trials) for c in criteria))
         stored = [o for o in outcomes if o is not None]
         complete = len(stored) == len(criteria)
         await self.engine.write(execution.store_ratings, response_id, stored, complete, fresh)
 
     def _rate_one(
-        self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str
+        self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str, trials: int
     ) -> Awaitable[RatingOutcome | None]:
         if criterion.evaluator is not None:
             return self._evaluate(sample, criterion)
-        return self.gate.judge(spec, sample, criterion, mode)
+        return self.gate.judge(spec, sample, criterion, mode, trials)
 
     async def _evaluate(self, sample: Sample, criterion: CriterionRef) -> RatingOutcome | None:
         """An evaluator criterion: computed in an evaluator process, no model call."""
@@ -113,7 +114,9 @@ class ExperimentItems:
         elif work.response_failed or work.rated:
             return
         sample = Sample(work.prompt_messages, work.response_text or "", work.values)
-        await self.rater.rate(work.response_id, sample, work.missing_criteria, plan.judge, plan.rating_mode, fresh)
+        await self.rater.rate(
+            work.response_id, sample, work.missing_criteria, plan.judge, plan.rating_mode, fresh, plan.judge_trials
+        )
 
 
 class ResponseBatchItems:

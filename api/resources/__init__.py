@@ -8,6 +8,7 @@ from api.auth import bind_project
 from api.resources import (
     agent_results,
     collections,
+    comparisons,
     criteria,
     criterion_sets,
     experiments,
@@ -16,6 +17,7 @@ from api.resources import (
     prompt_templates,
     ratings,
     responses,
+    reviews,
     scenario_sets,
 )
 
@@ -25,11 +27,13 @@ PROJECT_RESOURCES = (
     criterion_sets,
     criteria,
     llm_configs,
+    comparisons,
     experiments,
     responses,
     ratings,
     scenario_sets,
     agent_results,
+    reviews,
 )
 
 

@@ -45,11 +45,17 @@ def _headers(response: BaseResponse) -> BaseResponse:
     return response
 
 
+# Forms posted to the URL of their own page go back there when refused.
+FORM_PAGES = {"studio.launch": "studio.launch_form", "studio.upload_collection": "studio.collections_list"}
+
+
 def _service_error(exc: ServiceError) -> BaseResponse | tuple[str, int]:
     """A refused action goes back to its page with the reason; a page that cannot be shown says why."""
     experiment_id = (request.view_args or {}).get("experiment_id")
     if request.method == "POST" and wants_page():
         flash(exc.detail, "error")
+        if request.endpoint in FORM_PAGES:
+            return redirect(url_for(FORM_PAGES[request.endpoint]), 303)
         if experiment_id is not None and exc.status != 404:
             return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id), 303)
         return redirect(url_for("studio.experiments_list"), 303)

@@ -23,10 +23,22 @@ from api.downloads import export_response
 from api.extensions import commit, db_session, settings, start_job
 from api.routing import parse_query
 from api.studio import session as studio_session
-from api.studio.forms import CompareForm, ExperimentListForm, LoginForm, PageForm, ProgressForm, ResponsesForm
+from api.studio.forms import (
+    CompareForm,
+    ExperimentListForm,
+    LaunchForm,
+    LoginForm,
+    PageForm,
+    ProgressForm,
+    ResponsesForm,
+    ReviewForm,
+    UploadForm,
+    parse_form,
+)
 from models.schemas.collections import CollectionQuery
 from models.schemas.scenario_sets import ScenarioSetQuery
-from services import collections, export, runs, scenario_sets, studio
+from services import collections, export, reviews, runs, scenario_sets, studio
+from services.errors import Invalid
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates", static_folder="static")
 STREAM_INTERVAL = 0.5
@@ -109,9 +121,33 @@ def _experiment(experiment_id: int, template: str, fragment: str | None = None) 
     return render(template, fragment, summary=page.summary, responses=page.responses, form=form, page_size=page_size())
 
 
+@bp.get("/experiments/new")
+def launch_form() -> str:
+    return render("new_experiment.html", choices=studio.launch_choices(db_session(), project_id()))
+
+
+@bp.post("/experiments/new")
+def launch() -> BaseResponse:
+    """Create an experiment from the form and start its run."""
+    form = parse_form(LaunchForm)
+    job = studio.launch(db_session(), settings(), project_id(), form.launch())
+    start_job(job)
+    commit()
+    flash("The experiment was created and its run started.", "info")
+    return redirect(url_for("studio.experiment_detail", experiment_id=job.experiment_id), 303)
+
+
 @bp.get("/experiments/<int:experiment_id>")
 def experiment_detail(experiment_id: int) -> str:
     return _experiment(experiment_id, "experiment.html")
+
+
+@bp.get("/experiments/<int:experiment_id>/live")
+def experiment_live(experiment_id: int) -> str | BaseResponse:
+    """Actions, totals, charts and agreement alone: the script swaps them in as the run's stream moves."""
+    if request.headers.get(FRAGMENT_HEADER) != "1":
+        return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id))
+    return render_template("studio/_live.html", summary=studio.summary(db_session(), project_id(), experiment_id))
 
 
 @bp.get("/experiments/<int:experiment_id>/responses")
@@ -122,8 +158,20 @@ def responses_table(experiment_id: int) -> str:
 
 @bp.get("/experiments/<int:experiment_id>/responses/<int:response_id>")
 def response_detail(experiment_id: int, response_id: int) -> str:
-    response = studio.response_detail(db_session(), project_id(), experiment_id, response_id)
-    return render("response.html", "_response.html", response=response, experiment_id=experiment_id)
+    drawer = studio.response_drawer(db_session(), project_id(), experiment_id, response_id)
+    return render(
+        "response.html", "_response.html", response=drawer.response, reviews=drawer.reviews, experiment_id=experiment_id
+    )
+
+
+@bp.post("/experiments/<int:experiment_id>/ratings/<int:rating_id>/review")
+def review(experiment_id: int, rating_id: int) -> BaseResponse:
+    """Confirm or override one verdict with a note; the judge's verdict stays as it was."""
+    form = parse_form(ReviewForm)
+    reviews.review(db_session(), project_id(), rating_id, form.verdict, form.note, form.reviewer, experiment_id)
+    commit()
+    flash("Your review was saved beside the judge's verdict.", "info")
+    return redirect(url_for("studio.experiment_detail", experiment_id=experiment_id) + "#agreement", 303)
 
 
 @bp.get("/experiments/<int:experiment_id>/stream")
@@ -160,8 +208,8 @@ def download(experiment_id: int, fmt: export.ExportFormat) -> Response:
 @bp.get("/compare")
 def compare() -> str:
     form = parse_query(CompareForm)
-    page = studio.compare_page(db_session(), project_id(), form.a, form.b)
-    return render("compare.html", form=form, result=page.result, choices=page.choices)
+    page = studio.compare_page(db_session(), project_id(), form.choice())
+    return render("compare.html", form=form, page=page, result=page.result, choices=page.choices)
 
 
 # ---- templates, collections, criterion sets
@@ -177,6 +225,19 @@ def collections_list() -> str:
     form = parse_query(CollectionQuery)
     page = collections.list_(db_session(), project_id(), form, page_size())
     return render("collections.html", page=page, form=form, page_size=page_size())
+
+
+@bp.post("/collections/upload")
+def upload_collection() -> BaseResponse:
+    """A new collection from an uploaded CSV or JSONL file."""
+    form = parse_form(UploadForm)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid("file: choose a CSV or JSONL file to upload")
+    collection_id = studio.upload_collection(db_session(), project_id(), form.name, upload.read(), upload.filename)
+    commit()
+    flash("The collection was uploaded.", "info")
+    return redirect(url_for("studio.collection_detail", collection_id=collection_id), 303)
 
 
 @bp.get("/collections/<int:collection_id>")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.schemas.collections import CollectionOut
 from models.schemas.common import MAX_ID, Id, PageQuery, RequestModel, UtcDatetime, WireModel
@@ -51,6 +51,20 @@ class ExperimentCreate(RequestModel):
     time_limit_seconds: int | None = Field(
         default=None, ge=1, le=30 * 24 * 3600, description="Assay extension: a run's time limit (TIMEOUT after it)"
     )
+    judge_trials: int = Field(
+        default=1,
+        ge=1,
+        le=15,
+        description="Assay extension: the judge answers each criterion this many times (odd); the majority is "
+        "the rating and every answer is kept (see GET experiments/{id}/consistency)",
+    )
+
+    @field_validator("judge_trials")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError("must be odd, so that a majority always exists")
+        return value
 
 
 class RunExperiment(RequestModel):
@@ -78,8 +92,19 @@ class MeanRating(WireModel):
     no: float
 
 
+class RateInterval(WireModel):
+    low: float
+    high: float
+
+
 class ExperimentResults(WireModel):
     mean_all_ratings: MeanRating
+    pass_rate_interval: RateInterval | None = Field(
+        default=None, description="Assay extension: 95% Wilson interval of mean_all_ratings.yes; null without verdicts"
+    )
+    pass_rate_interval_by_criterion_id: dict[int, RateInterval | None] = Field(
+        default_factory=dict, description="Assay extension: 95% Wilson interval of each criterion's YES rate"
+    )
     std_all_ratings: float = 0.0
     mean_rating_by_criterion_id: dict[int, MeanRating]
     mean_duration_seconds: float = 0.0
@@ -122,6 +147,7 @@ class ExperimentOut(WireModel):
     dropped_trajectories: int = 0
     use_cache: bool = False
     time_limit_seconds: int | None = None
+    judge_trials: int = 1
     results: ExperimentResults | None = None
     logs: str | None = None
     created_at: UtcDatetime

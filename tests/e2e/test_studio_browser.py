@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -179,9 +180,12 @@ def test_studio_in_a_real_browser(stack: Stack, studio: Studio) -> None:
     assert "Started" in page.inner_text("#run-log")
     studio.shot("04-progress")
 
-    # Cancel it while it runs.
+    # Cancel it while it runs: the Studio asks first.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.click("#cancel")
     page.wait_for_url(f"**/studio/experiments/{slow_id}")
+    assert asked and asked[0].startswith("Cancel this run?")
     assert "The run was cancelled" in page.inner_text("main")
     assert page.inner_text("#run [data-role=status]") == "REVOKED"
     assert rest.get(f"experiments/{slow_id}").json()["generation_task_id"] is None
@@ -233,7 +237,7 @@ def test_studio_in_a_real_browser(stack: Stack, studio: Studio) -> None:
     # Compare baseline and candidate.
     studio.go("/studio/compare")
     page.select_option("#cmp-a", value=str(a[0]))
-    page.select_option("#cmp-b", value=str(b[0]))
+    page.check(f'#cmp-others input[value="{b[0]}"]')
     page.click("form.filters button[type=submit]")
     page.locator("#criteria-diff").wait_for()
     counts = page.inner_text("#compare-counts")
@@ -262,3 +266,127 @@ def test_studio_in_a_real_browser(stack: Stack, studio: Studio) -> None:
     server = urlsplit(stack.base_url).netloc
     foreign = [url for url in studio.requests if urlsplit(url).netloc != server]
     assert studio.requests and not foreign, foreign
+
+
+def _live_values(studio: Studio, selector: str, final: str, timeout: float = 90) -> list[str]:
+    """Distinct texts of `selector` until it shows `final`, read without reloading."""
+    values: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = studio.page.inner_text(selector)
+        if not values or text != values[-1]:
+            values.append(text)
+        if text == final:
+            return values
+        time.sleep(0.1)
+    raise AssertionError(f"{selector} never showed {final}: {values}")
+
+
+def _login(studio: Studio, key: str) -> None:
+    studio.go("/studio/login")
+    studio.page.fill("#api_key", key)
+    studio.page.click("button[type=submit]")
+    studio.page.wait_for_url("**/studio/experiments")
+
+
+def _overflows(studio: Studio) -> int:
+    """How far the page is wider than the viewport (0 when nothing sticks out)."""
+    return int(studio.page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+def test_studio_launch_review_compare_and_phone(stack: Stack, studio: Studio, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    stack.fake.configure({"latency_ms": 0})
+    project_id, key = stack.new_project(f"Studio launch {time.monotonic_ns()}")
+    rest = Rest(stack.base_url, key, project_id)
+    for name, content in (("Prompt A", "Say {{a}}."), ("Prompt B", "Say {{b}}."), ("Prompt C", "Say {{c}}.")):
+        rest.post("prompt_templates", json={"name": name, "messages": [{"role": "user", "content": content}]})
+    page = studio.page
+    _login(studio, key)
+
+    # Upload a collection from a CSV file: B fixes the baseline's failures on 10 of 20 cases, C on 1.
+    rows = ["a,b,c"] + [
+        f"{'fail' if i < 12 else 'fine'} {i},{'fail' if i < 2 else 'fine'} {i},{'fail' if i < 11 else 'fine'} {i}"
+        for i in range(20)
+    ]
+    upload = tmp_path / "cases.csv"
+    upload.write_text("\n".join(rows) + "\n")
+    studio.go("/studio/collections")
+    page.fill("#upload-name", "Uploaded cases")
+    page.set_input_files("#upload-file", str(upload))
+    studio.shot("11-upload")
+    page.click("#upload button[type=submit]")
+    page.wait_for_url(re.compile(r".*/studio/collections/\d+$"))
+    assert "20 in all" in page.inner_text("main") and "fail 0" in page.inner_text("main")
+
+    # Launch an experiment from the form with new criteria; its page follows the run without a reload.
+    stack.fake.configure({"latency_ms": 400})
+    studio.go("/studio/experiments")
+    page.click("#new-experiment")
+    page.fill("#new-name", "Launched in the Studio")
+    page.select_option("#new-template", label="Prompt A v1")
+    page.select_option("#new-collection", label="Uploaded cases")
+    page.fill("#new-criteria", "Is it right?\nIs it polite?")
+    studio.shot("12-launch-form")
+    page.click("#launch-submit")
+    page.wait_for_url(re.compile(r".*/studio/experiments/\d+$"))
+    baseline = int(page.url.rsplit("/", 1)[1])
+    page.evaluate("window.__notReloaded = true")
+    seen = _live_values(studio, "#stat-responses", "20")
+    assert len(seen) >= 2 and [int(v) for v in seen] == sorted(int(v) for v in seen), seen
+    expect(page.locator("#run-finished")).to_be_visible(timeout=30_000)
+    assert page.evaluate("window.__notReloaded") is True
+    expect(page.locator("#cancel")).to_have_count(0)  # no "Cancel run" once it ended
+    expect(page.locator("#latency svg")).to_be_visible()
+    expect(page.locator("#responses-data a[data-drawer]")).to_have_count(20)  # the table came live too
+    assert page.inner_text("#run [data-role=status]") == "SUCCESS"
+    studio.shot("13-live-finished")
+    stack.fake.configure({"latency_ms": 0})
+
+    # Override the judge on the first response (the fake judge said NO to "fail 0").
+    page.locator("a[data-drawer]").first.click()
+    drawer = page.locator("#drawer")
+    drawer.wait_for(state="visible")
+    first = drawer.locator(".rating").first
+    first.locator("summary").click()
+    first.locator("textarea").fill("It says fail, but that was the task")
+    studio.shot("14-review")
+    first.locator("button[data-verdict=YES]").click()
+    page.wait_for_url(f"**/studio/experiments/{baseline}#agreement")
+    agreement = page.locator("#agreement-table tbody tr").first
+    expect(agreement).to_contain_text("1")
+    assert "0 (0%)" in agreement.inner_text()  # one review, and it disagreed with the judge
+    assert rest.get(f"experiments/{baseline}").json()["results"]["mean_all_ratings"]["yes"] == 0.4  # still the judge's
+    studio.shot("15-agreement")
+
+    # Two more experiments, then the three side by side.
+    set_id = rest.get(f"experiments/{baseline}").json()["criterion_set"]["id"]
+    collection_id = rest.get(f"experiments/{baseline}").json()["collection"]["id"]
+    templates = {t["name"]: t["id"] for t in rest.get("prompt_templates").json()["items"]}
+    others = [
+        _run(rest, name, templates[f"Prompt {x}"], collection_id, set_id)
+        for name, x in (("Fixes ten", "B"), ("Fixes one", "C"))
+    ]
+    for experiment_id, task_id in others:
+        _wait_done(rest, experiment_id, task_id)
+    studio.go("/studio/compare")
+    page.select_option("#cmp-a", value=str(baseline))
+    for experiment_id, _ in others:
+        page.check(f'#cmp-others input[value="{experiment_id}"]')
+    page.click("form.compare-form button[type=submit]")
+    page.locator("#verdicts-table").wait_for()
+    better, same = (page.locator(f'#verdicts-table tr.overall[data-pair="{i}"] [data-role=verdict]') for i, _ in others)
+    expect(better).to_have_text("B better")
+    expect(same).to_have_text("no detectable difference at n=20")
+    assert page.locator("#case-matrix tbody tr").count() == 10  # the cases where any of the three differ
+    studio.shot("16-compare-three")
+
+    # A phone's width: nothing sticks out sideways; wide tables scroll inside themselves.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert _overflows(studio) == 0
+    studio.shot("17-compare-390px")
+    studio.go(f"/studio/experiments/{baseline}")
+    assert _overflows(studio) == 0
+    studio.shot("18-experiment-390px")
+    page.set_viewport_size({"width": 1280, "height": 900})

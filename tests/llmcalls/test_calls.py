@@ -111,3 +111,19 @@ def test_limiter_for_uses_the_spec_limit(spec: Spec, run: Run) -> None:
             await shared.aclose()
 
     assert run(limits()) == (3, 5, spec().limiter_key)
+
+
+def test_duration_is_the_models_time_not_the_wait_for_a_slot(spec: Spec, run: Run) -> None:
+    from llmcalls.limiter import LocalLimiter
+
+    async def queued() -> tuple[ChatResult, float]:
+        limiter = LocalLimiter(1)
+        started = asyncio.get_running_loop().time()
+        async with limiter.slot():  # another call holds the only slot for a second
+            task = asyncio.create_task(chat(spec(), HELLO, limiter=limiter))
+            await asyncio.sleep(1.0)
+        result = await task
+        return result, asyncio.get_running_loop().time() - started
+
+    result, wall = run(queued())
+    assert 0 < result.duration <= wall - 1.0  # the second spent queueing is not response time

@@ -145,3 +145,25 @@ def test_parse_verdict_reads(content: str, expected: tuple[str, str]) -> None:
 def test_parse_verdict_never_guesses(content: str) -> None:
     with pytest.raises(JudgeParseError):
         parse_verdict(content)
+
+
+def test_judging_k_times_keeps_every_answer_and_sums_the_cost(fake: FakeLLM, spec: Spec, run: Run) -> None:
+    from llmcalls import judge_k
+
+    once = run(judge(spec(), "Paris.", "Is it a city?"))
+    fake.reset()
+    thrice = run(judge_k(spec(), "Paris.", "Is it a city?", trials=3))
+    assert fake.stats()["by_kind"]["judge"] == 3
+    assert [rating for rating, _ in thrice.trials] == ["YES", "YES", "YES"] and thrice.rating == "YES"
+    assert thrice.prompt_tokens == 3 * once.prompt_tokens and thrice.calls == 3
+    assert run(judge_k(spec(), "Paris.", "Is it a city?")).trials == ()  # once: no trials kept
+    with pytest.raises(ValueError, match="odd"):
+        run(judge_k(spec(), "Paris.", "Is it a city?", trials=2))
+
+
+def test_the_majority_of_an_odd_number_of_answers() -> None:
+    from llmcalls.judge import majority
+
+    assert majority(["YES", "NO", "YES"]) == "YES"
+    assert majority(["NO", "NO", "YES"]) == "NO"
+    assert majority(["NO"]) == "NO"

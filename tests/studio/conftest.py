@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from api.extensions import database
 from models.db import Database
+from models.orm import PromptResponse, Rating
 from services.synthetic import Seeded, seed_experiment
 from tests.conftest import ProjectHandle
 
@@ -58,7 +62,41 @@ def browser(studio_app: Flask, project: ProjectHandle) -> Browser:
     return b
 
 
-def seed(app: Flask, project_id: int, name: str, n: int, entries: list[int] | None = None) -> Seeded:
+def seed(
+    app: Flask, project_id: int, name: str, n: int, n_criteria: int = 3, entries: list[int] | None = None
+) -> Seeded:
     database: Database = app.extensions["assay_db"]
     with database.session() as session:
-        return seed_experiment(session, project_id, name, n, entries=entries)
+        return seed_experiment(session, project_id, name, n, n_criteria, entries=entries)
+
+
+Pattern = Callable[[int, int], bool]  # (case index, criterion index) -> passes
+
+
+def set_verdicts(app: Flask, experiment_id: int, passes: Pattern) -> None:
+    """Every response of the experiment rated by `passes`, no failed ratings."""
+    with app.app_context(), database().session() as session:
+        responses = session.scalars(
+            select(PromptResponse.id).where(PromptResponse.experiment_id == experiment_id).order_by(PromptResponse.id)
+        ).all()
+        for i, response_id in enumerate(responses):
+            ratings = session.scalars(select(Rating).where(Rating.response_id == response_id).order_by(Rating.id))
+            for k, rating in enumerate(ratings):
+                rating.rating, rating.error = ("YES" if passes(i, k) else "NO"), None
+
+
+def baseline(i: int, k: int) -> bool:
+    return i >= 4 if k == 0 else i >= 24  # criterion 1: 40/44 (91%), criterion 2: 20/44
+
+
+def candidate(i: int, k: int) -> bool:
+    return i >= 2 if k == 0 else i >= 4  # criterion 1: 42/44 (95%), criterion 2: 40/44
+
+
+def two_experiments(app: Flask, project: ProjectHandle) -> tuple[int, int]:
+    """44 matched cases, two criteria: on the first B goes 91% -> 95% (noise), on the second 45% -> 91%."""
+    a = seed(app, project.id, "Baseline", 44, n_criteria=2)
+    b = seed(app, project.id, "Candidate", 44, n_criteria=2, entries=a.entry_ids)
+    set_verdicts(app, a.experiment_id, baseline)
+    set_verdicts(app, b.experiment_id, candidate)
+    return a.experiment_id, b.experiment_id

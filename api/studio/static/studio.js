@@ -12,8 +12,40 @@ function setStatusBadge(el, status) {
   el.className = "badge state-" + status.toLowerCase();
 }
 
+// Everything below the run card (actions, totals, charts, agreement, the responses table) fetched again
+// as the run moves: at most one refresh in flight, at least REFRESH_MS apart, and always one at the end.
+const REFRESH_MS = 1500;
+const live = { busy: false, last: 0, pending: false };
+
+async function refreshLive(final) {
+  const box = document.getElementById("live");
+  if (!box) return;
+  if (live.busy) { live.pending = true; return; }
+  if (!final && Date.now() - live.last < REFRESH_MS) return;
+  live.busy = true;
+  try {
+    const html = await fetchFragment(box.dataset.liveUrl);
+    if (html !== null) {
+      box.innerHTML = html;
+      const badge = box.querySelector("template[data-pass-badge]");
+      if (badge) document.getElementById("pass-badge").innerHTML = badge.innerHTML;
+    }
+    const table = document.getElementById("responses-table");
+    const drawerOpen = !document.getElementById("drawer")?.hidden;
+    if (table && !drawerOpen) {
+      const rows = await fetchFragment(tableUrl(window.location.href));
+      if (rows !== null) table.innerHTML = rows;
+    }
+  } finally {
+    live.busy = false;
+    live.last = Date.now();
+    if (live.pending) { live.pending = false; refreshLive(final); }
+  }
+}
+
 // One experiment's run: progress bar, counts and log, following the stream until the job ends.
 function followRun(section) {
+  let seen = null;
   const progress = document.getElementById("run-progress");
   const log = document.getElementById("run-log");
   const field = (name) => section.querySelector(`[data-role="${name}"]`);
@@ -29,14 +61,18 @@ function followRun(section) {
     field("total").textContent = data.total_responses;
     setStatusBadge(section.querySelector('[data-role="status"]'), state);
     if (data.logs_delta) log.textContent += data.logs_delta;
+    const counts = `${state} ${data.completed_responses} ${data.completed_ratings}`;
+    const moved = seen !== null && counts !== seen;
+    seen = counts;
     if (TERMINAL.has(state)) {
       source.close(); // otherwise EventSource reconnects when the server ends the stream
       const wasLive = section.dataset.live === "1";
-      if (wasLive) document.getElementById("run-finished").hidden = false;
+      if (wasLive) {
+        refreshLive(true).then(() => { document.getElementById("run-finished").hidden = false; });
+      }
     } else {
       section.dataset.live = "1";
-      const cancel = document.getElementById("cancel");
-      if (cancel) cancel.disabled = false;
+      if (moved) refreshLive(false);
     }
   };
 }
@@ -139,6 +175,10 @@ document.addEventListener("click", async (event) => {
 
 document.addEventListener("submit", (event) => {
   const form = event.target;
+  if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+    return;
+  }
   if (!form.hasAttribute("data-table-form")) return;
   event.preventDefault();
   const query = new URLSearchParams(new FormData(form)).toString();
