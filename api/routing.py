@@ -6,7 +6,6 @@ Every decorated view is recorded so the OpenAPI document is generated from the v
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +15,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
+from api.bodies import load_json, read_body
 from api.errors import describe_validation_error
 from api.extensions import commit
 from models.schemas.common import MAX_ID
-from services.errors import Invalid, ServiceError
+from services.errors import Invalid
 
 
 @dataclass
@@ -51,21 +51,8 @@ class IdConverter(IntegerConverter):
         return number
 
 
-class BadRequest(ServiceError):
-    status = 400
-
-
-def _no_constants(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json_body(model: type[BaseModel]) -> BaseModel:
-    raw = request.get_data(cache=True)
-    try:
-        data = json.loads(raw, parse_constant=_no_constants) if raw else {}
-        json.dumps(data, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored: refuse them here
-    except (ValueError, UnicodeEncodeError) as exc:
-        raise BadRequest(f"Malformed JSON body: {exc}") from None
+    data = load_json(read_body())
     if not isinstance(data, dict):
         raise Invalid("body: expected a JSON object")
     try:
