@@ -161,8 +161,10 @@ def _fake_model(children: Children) -> dict[str, str]:
     port = free_port()
     children.start("fake-llm", [sys.executable, "-m", "fakellm", "--port", str(port)])
     wait_until_up(f"http://127.0.0.1:{port}/v1/models", children)
+    allowed = ",".join(filter(None, [children.env.get("ASSAY_LLM_ALLOWED_HOSTS"), f"127.0.0.1:{port}"]))
     return {
         "ASSAY_LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "ASSAY_LLM_ALLOWED_HOSTS": allowed,  # LLM configs may point at the fake model too
         "ASSAY_LLM_MODEL": FAKE_MODEL,
         "OPENAI_API_KEY": "unused-by-the-fake-model",
     }

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     evaluator_processes: int = Field(default=2, ge=1)
 
     llm_base_url: str | None = None
+    # Hosts, addresses or CIDR networks (comma-separated) that LLM configs may call although they are not
+    # public addresses; every other loopback, private, link-local or multicast target is refused.
+    llm_allowed_hosts: str = ""
     llm_model: str = "gpt-4o-mini"
     judge_model: str | None = None
     # Named judges for `rating_version`, e.g. {"v1": "gpt-4o-mini", "v2": "gpt-4.1"}; the default
