@@ -10,6 +10,7 @@ from api import auth, errors, openapi, studio
 from api.extensions import init_db, init_queue
 from api.resources import register_resources
 from api.routing import IdConverter
+from services import crypto
 from services.settings import load_settings
 
 
@@ -22,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds a rule with it
+    crypto.configure(settings)  # provider keys are encrypted with this app's keys (migrations too)
     init_db(app, settings)
     init_queue(app, settings)
     errors.init_app(app)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from llmcalls.outbound import OutboundPolicy, OutboundRefused, check_url
 from models.orm import Experiment, LLMConfig
@@ -84,3 +85,12 @@ def delete(session: Session, project_id: int, config_id: int) -> None:
         raise Conflict(f"LLM config {config_id} is used by experiment(s) {listed}; delete them first")
     session.delete(config)
     session.flush()
+
+
+def reencrypt_keys(session: Session) -> int:
+    """Write every stored provider key again, so it is encrypted with the current first key (rotation)."""
+    configs = list(session.scalars(select(LLMConfig).where(LLMConfig.api_key.is_not(None))))
+    for config in configs:
+        flag_modified(config, "api_key")
+    session.flush()
+    return len(configs)

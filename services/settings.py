@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Signs the Studio's session cookie; it must be the same on every API process. Unset, the Studio
     # refuses logins (a random per-process key would log users out whenever another worker answered).
     secret_key: str | None = None
+    # Fernet keys (comma-separated, newest first) encrypting provider keys at rest; unset, a key derived
+    # from secret_key, else a key file in the user data folder (see services.crypto).
+    encryption_keys: str = ""
     # The Studio's cookie is sent over HTTPS only (browsers also allow it on http://localhost and 127.0.0.1).
     studio_secure_cookie: bool = True
     # Large enough for a 100,000-row JSONL upload of small rows.
