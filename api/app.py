@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import auth, errors, openapi, studio
+from api import auth, errors, openapi, studio, throttle
 from api.extensions import init_db, init_queue
 from api.resources import register_resources
 from api.routing import IdConverter
@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_queue(app, settings)
     errors.init_app(app)
     auth.init_app(app)
+    throttle.init_app(app, settings)
     register_resources(app)
     openapi.init_app(app)
     studio.init_app(app, settings)

@@ -59,6 +59,7 @@ class BenchStack:
             "ASSAY_LLM_BASE_URL": self.fake.base_url,
             # LLM configs of the scenarios point at the fake model on loopback.
             "ASSAY_LLM_ALLOWED_HOSTS": urlsplit(self.fake.base_url).netloc,
+            "ASSAY_RATE_LIMIT": "",  # the benchmarks measure Assay, not its per-key request limit
             "ASSAY_LLM_MODEL": "fake-model",
             "OPENAI_API_KEY": "sk-bench",
             "PYTHONUNBUFFERED": "1",

@@ -213,6 +213,7 @@ def stack(host: str, port: int, workers: int) -> Iterator[tuple[str, Children]]:
     try:
         if not children.env.get("REDIS_URL"):
             children.env["REDIS_URL"] = _embedded_redis(children, data_dir)
+            children.env.setdefault("ASSAY_RATE_LIMIT", "")  # one user on one machine: no per-key limit
         if not (children.env.get("OPENAI_API_KEY") or children.env.get("ASSAY_LLM_BASE_URL")):
             children.env.update(_fake_model(children))
         children.assay("api", "api", "--host", host, "--port", str(port))

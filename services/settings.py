@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # Signs the Studio's session cookie; it must be the same on every API process. Unset, the Studio
     # refuses logins (a random per-process key would log users out whenever another worker answered).
     secret_key: str | None = None
+    # Failed authentications (API key, bearer token, Studio login) per client address and window; past it
+    # a 429 with Retry-After. Requests per API key or token (empty: no limit; `assay up` embedded turns it off).
+    auth_failure_limit: str = "20/minute"
+    rate_limit: str = "1200/minute"
     # Fernet keys (comma-separated, newest first) encrypting provider keys at rest; unset, a key derived
     # from secret_key, else a key file in the user data folder (see services.crypto).
     encryption_keys: str = ""

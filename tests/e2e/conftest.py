@@ -57,6 +57,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "DATABASE_URL": _backend_url(tmp, "api"),
         "PYTHONUNBUFFERED": "1",
         "ASSAY_LLM_ALLOWED_HOSTS": "127.0.0.1",  # models the tests start on loopback
+        "ASSAY_RATE_LIMIT": "",  # SDK polling loops; the limit itself is tested in tests/api/test_throttling.py
     }
     # The 0.7.x SDKs route even localhost through a proxy taken from the environment.
     for var in ("ELLUMINATE_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
@@ -147,6 +148,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "DATABASE_URL": create_pg_database(db_name),
         "ASSAY_LLM_BASE_URL": fake.base_url,
         "ASSAY_LLM_ALLOWED_HOSTS": fake_host(fake),
+        "ASSAY_RATE_LIMIT": "",
         "ASSAY_LLM_MODEL": "fake-model",
         "OPENAI_API_KEY": "sk-test",
         "ASSAY_JOB_LEASE_SECONDS": "3",
