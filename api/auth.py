@@ -10,7 +10,7 @@ from services import auth as auth_service
 from services.auth import Principal
 from services.errors import ServiceError
 
-PUBLIC_ENDPOINTS = {"meta.version_compatible", "openapi.spec", "openapi.docs", "static"}
+PUBLIC_ENDPOINTS = {"meta.version_compatible", "openapi.spec", "openapi.docs", "docs.show", "static"}
 
 
 class Unauthorized(ServiceError):

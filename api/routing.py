@@ -34,6 +34,9 @@ class EndpointSpec:
     status: int
     content_type: str = "application/json"
     other_content_types: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+    """Error statuses beyond those every operation of its kind can answer (the spec documents them)."""
+    view_name: str = ""
 
 
 ENDPOINTS: list[EndpointSpec] = []
@@ -94,11 +97,17 @@ def endpoint(
     query: type[BaseModel] | None = None,
     response: Any = None,
     status: int = 200,
+    errors: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
-    """Register a thin view: `fn(**url_args, body=..., query=...)` returns what `response` describes."""
+    """Register a thin view: `fn(**url_args, body=..., query=...)` returns what `response` describes.
+
+    `errors` lists statuses the view itself raises beyond the shared ones (e.g. 403, 502)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Response]:
-        ENDPOINTS.append(EndpointSpec(bp, rule, method, (fn.__doc__ or "").strip(), body, query, response, status))
+        summary = (fn.__doc__ or "").strip()
+        ENDPOINTS.append(
+            EndpointSpec(bp, rule, method, summary, body, query, response, status, errors=errors, view_name=fn.__name__)
+        )
 
         @functools.wraps(fn)
         def view(**kwargs: Any) -> Response:
@@ -126,7 +135,9 @@ def stream_endpoint(
 
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
         summary = (fn.__doc__ or "").strip()
-        ENDPOINTS.append(EndpointSpec(bp, rule, "GET", summary, None, query, event, 200, "text/event-stream"))
+        ENDPOINTS.append(
+            EndpointSpec(bp, rule, "GET", summary, None, query, event, 200, "text/event-stream", view_name=fn.__name__)
+        )
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=["GET"])
         return fn
 
@@ -141,7 +152,9 @@ def download_endpoint(
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
         summary = (fn.__doc__ or "").strip()
         first, *others = media_types
-        ENDPOINTS.append(EndpointSpec(bp, rule, "GET", summary, None, query, str, 200, first, tuple(others)))
+        ENDPOINTS.append(
+            EndpointSpec(bp, rule, "GET", summary, None, query, str, 200, first, tuple(others), view_name=fn.__name__)
+        )
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=["GET"])
         return fn
 

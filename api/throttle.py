@@ -90,7 +90,7 @@ def _rate_limited(exc: RateLimitExceeded) -> Response:
 
 
 def _exempt() -> bool:
-    return not request.path.startswith("/api/") or request.endpoint in {"openapi.spec", "openapi.docs", "static"}
+    return not request.path.startswith("/api/") or request.endpoint in {"openapi.spec", "openapi.docs", "docs.show"}
 
 
 def init_app(app: Flask, settings: Settings) -> None:
