@@ -54,11 +54,16 @@ def _file_key(data_dir: Path) -> bytes:
     return path.read_bytes().strip()
 
 
-def keys_for(settings: Settings, data_dir: Path | None = None) -> list[bytes]:
-    """Every key of the sources above, the one that encrypts first."""
+def _configured_keys(settings: Settings) -> list[bytes]:
     keys = [k.strip().encode() for k in settings.encryption_keys.split(",") if k.strip()]
     if settings.secret_key and settings.secret_key not in PLACEHOLDER_SECRETS:
         keys.append(derived_key(settings.secret_key))
+    return keys
+
+
+def keys_for(settings: Settings, data_dir: Path | None = None) -> list[bytes]:
+    """Every key of the sources above, the one that encrypts first."""
+    keys = _configured_keys(settings)
     folder = data_dir or Path(platformdirs.user_data_dir("assay"))
     if not keys or (folder / KEY_FILE).exists():
         keys.append(_file_key(folder))
@@ -68,8 +73,10 @@ def keys_for(settings: Settings, data_dir: Path | None = None) -> list[bytes]:
 class Keyring:
     """Encrypts with the first key, decrypts with any."""
 
-    def __init__(self, keys: list[bytes]) -> None:
+    def __init__(self, keys: list[bytes], configured: bool = True) -> None:
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self.configured = configured
+        """Whether the encrypting key was set by the operator (not this machine's key file)."""
 
     def encrypt(self, plaintext: str) -> str:
         return PREFIX + self._fernet.encrypt(plaintext.encode()).decode()
@@ -99,7 +106,7 @@ _current: Keyring | None = None
 def configure(settings: Settings) -> None:
     """Use `settings`' keys in this process (the API and the CLI call it; otherwise the environment's)."""
     global _current
-    _current = Keyring(keys_for(settings))
+    _current = Keyring(keys_for(settings), configured=bool(_configured_keys(settings)))
 
 
 def keyring() -> Keyring:

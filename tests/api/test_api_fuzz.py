@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api import create_app
 from fakellm import FakeLLM
-from tests.conftest import fake_host, make_project
+from tests.conftest import ProjectHandle, fake_host, make_project
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -49,8 +49,40 @@ def fuzz_target(sqlite_template: Path, tmp_path: Path, fake_llm: FakeLLM) -> Ite
     }
     app = create_app(config)
     project = make_project(app, "Fuzz")
+    _seed(project, fake_llm)
     yield Target(app, project.id, project.key)
     app.extensions["assay_db"].dispose()
+
+
+def _seed(project: ProjectHandle, fake_llm: FakeLLM) -> None:
+    """Row 1 of every resource, so requests aimed at id 1 reach the handlers' real work, not only a 404."""
+    messages = [{"role": "user", "content": "Say {{x}}"}]
+    template = project.post("prompt_templates", json={"name": "T", "messages": messages}).get_json()
+    collection = project.post("collections", json={"name": "C", "variables": [{"x": "a"}, {"x": "b"}]}).get_json()
+    criteria = [
+        {"criterion_str": "Is it short?"},
+        {"criterion_str": "A number?", "evaluator": "regex", "params": {"pattern": "\\d"}},
+    ]
+    criterion_set = project.post("criterion_sets", json={"name": "S", "criteria": criteria}).get_json()
+    config = project.post(
+        "llm_configs", json={"name": "L", "llm_model_name": "fake-model", "llm_base_url": fake_llm.base_url}
+    )
+    experiment = {
+        "name": "E",
+        "prompt_template_id": template["id"],
+        "collection_id": collection["id"],
+        "criterion_set_id": criterion_set["id"],
+        "llm_config_id": config.get_json()["id"],
+    }
+    assert project.post("experiments", json=experiment).status_code == 201
+
+
+def _aim_at_seeded_rows(case: schemathesis.Case, target: Target) -> None:
+    for name in case.path_parameters or {}:
+        if name == "project_id":
+            case.path_parameters[name] = target.project_id
+        elif name.endswith("_id") and name != "task_id":
+            case.path_parameters[name] = 1
 
 
 # One hypothesis run per operation (schemathesis' own pytest plugin does not load under pytest 9).
@@ -68,8 +100,7 @@ def _fuzz(operation: schemathesis.APIOperation, target: Target) -> None:
     @FUZZ_SETTINGS
     @given(case=operation.as_strategy())
     def run(case: schemathesis.Case) -> None:
-        if case.path_parameters and "project_id" in case.path_parameters:
-            case.path_parameters["project_id"] = target.project_id
+        _aim_at_seeded_rows(case, target)
         case.call_and_validate(headers={"X-API-Key": target.key}, checks=CHECKS)
 
     run()

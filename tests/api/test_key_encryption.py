@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from cryptography.fernet import Fernet
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from api import create_app
 from models.db import Database, alembic_config
@@ -88,7 +88,7 @@ def test_a_key_no_configured_key_opens_reads_as_unset(keyed_app: Callable[[str],
     assert res.status_code == 200 and res.get_json()["api_key"] is None
 
 
-def test_the_migration_encrypts_plaintext_rows(tmp_path: Path) -> None:
+def _database_at_0007_with_a_plaintext_key(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     command.upgrade(alembic_config(url), "0007")
     engine = create_engine(url)
@@ -102,13 +102,39 @@ def test_the_migration_encrypts_plaintext_rows(tmp_path: Path) -> None:
             text(
                 "INSERT INTO llm_configs (project_id, name, description, llm_model_name, api_key, max_connections,"
                 " inference_type, created_at, updated_at) VALUES (1, 'c', '', 'm', :key, 10, 'openai',"
-                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                f" {stamps})"
             ),
             {"key": PROVIDER_KEY},
         )
-    crypto.configure(load_settings({"encryption_keys": K1}))
-    Database(url).migrate()
+    engine.dispose()
+    return url
+
+
+def _stored(url: str) -> str:
+    engine = create_engine(url)
     with engine.connect() as conn:
         (stored,) = conn.execute(text("SELECT api_key FROM llm_configs")).scalars()
     engine.dispose()
+    return stored
+
+
+def test_the_migration_encrypts_plaintext_rows(tmp_path: Path) -> None:
+    url = _database_at_0007_with_a_plaintext_key(tmp_path)
+    crypto.configure(load_settings({"encryption_keys": K1}))
+    Database(url).migrate()
+    stored = _stored(url)
     assert PROVIDER_KEY not in stored and crypto.Keyring([K1.encode()]).decrypt(stored) == PROVIDER_KEY
+
+
+def test_without_a_configured_key_rows_stay_readable_until_rotate_keys(tmp_path: Path) -> None:
+    url = _database_at_0007_with_a_plaintext_key(tmp_path)
+    crypto.configure(load_settings({"encryption_keys": "", "secret_key": None}))
+    database = Database(url)
+    database.migrate()  # only this host's key file: encrypting would strand workers elsewhere
+    assert _stored(url) == PROVIDER_KEY
+    crypto.configure(load_settings({"encryption_keys": K1}))
+    with database.session() as session:
+        assert session.scalars(select(LLMConfig)).one().api_key == PROVIDER_KEY
+        assert llm_configs.reencrypt_keys(session) == 1
+    database.dispose()
+    assert crypto.Keyring([K1.encode()]).decrypt(_stored(url)) == PROVIDER_KEY != _stored(url)

@@ -5,8 +5,13 @@ Revises: 0007
 Create Date: 2026-12-02 14:10:00.000000
 
 Provider keys are now Fernet tokens (services.crypto) behind a `fernet:` prefix. This encrypts every
-row without the prefix with the current key; the downgrade decrypts them again.
+row without the prefix with the current key; the downgrade decrypts them again. With neither
+ASSAY_ENCRYPTION_KEYS nor ASSAY_SECRET_KEY set, the only key would be this host's key file, which the
+API and workers elsewhere (other containers) may not share: the rows are then left as they are (still
+readable; `assay rotate-keys` encrypts them once a key is set) rather than made unreadable.
 """
+
+import logging
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,6 +36,11 @@ def _rewrite(change) -> None:  # type: ignore[no-untyped-def]
 def upgrade() -> None:
     from services.crypto import PREFIX, keyring
 
+    if not keyring().configured:
+        logging.getLogger("alembic").warning(
+            "provider keys left unencrypted: set ASSAY_ENCRYPTION_KEYS or ASSAY_SECRET_KEY, then run assay rotate-keys"
+        )
+        return
     _rewrite(lambda stored: stored if stored.startswith(PREFIX) else keyring().encrypt(stored))
 
 
