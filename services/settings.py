@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import AliasChoices, Field
+from limits import parse_many
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +36,15 @@ class Settings(BaseSettings):
     # a 429 with Retry-After. Requests per API key or token (empty: no limit; `assay up` embedded turns it off).
     auth_failure_limit: str = "20/minute"
     rate_limit: str = "1200/minute"
+
+    @field_validator("auth_failure_limit", "rate_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        """`limits` syntax (`20/minute`, `5000 per hour`) or empty for none: refused at start, not per request."""
+        if value.strip():
+            parse_many(value)
+        return value.strip()
+
     # Fernet keys (comma-separated, newest first) encrypting provider keys at rest; unset, a key derived
     # from secret_key, else a key file in the user data folder (see services.crypto).
     encryption_keys: str = ""

@@ -6,8 +6,12 @@ naming `llm_base_url` and never contacted. The fake model, which the test config
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 
 from fakellm import FakeLLM
+from llmcalls.outbound import OutboundRefused, check_url
+from models.orm import LLMConfig
+from services.execution import spec_for
 from tests.conftest import ProjectHandle
 from tests.listener import Listener
 
@@ -79,3 +83,16 @@ def test_an_allowed_host_works_end_to_end(project: ProjectHandle, fake: FakeLLM)
     )
     assert experiment.status_code == 201, experiment.get_data(as_text=True)
     assert experiment.get_json()["llm_config"]["llm_base_url"] == fake.base_url
+
+
+def test_the_workers_check_a_config_url_before_each_call_but_not_the_operators(app: Flask, fake: FakeLLM) -> None:
+    settings = app.config["ASSAY_SETTINGS"]
+    with Listener() as target:
+        stored = LLMConfig(name="old", llm_model_name="m", llm_base_url=f"http://127.0.0.1:{target.port}/v1")
+        policy = spec_for(stored, settings).outbound
+        assert policy is not None
+        with pytest.raises(OutboundRefused):
+            check_url(stored.llm_base_url, policy)
+        check_url(fake.base_url, policy)  # allowed by the test config
+    assert not target.contacted
+    assert spec_for(None, settings).outbound is None  # ASSAY_LLM_BASE_URL is the operator's own
