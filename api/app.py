@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import Flask
 
-from api import auth, errors, health, metrics, openapi, request_log, studio
+from api import auth, errors, health, metrics, openapi, request_log, studio, throttle
 from api.extensions import init_db, init_queue
 from api.resources import register_resources
 from api.routing import IdConverter
+from services import crypto
 from services.settings import load_settings
 
 
@@ -22,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds a rule with it
+    crypto.configure(settings)  # provider keys are encrypted with this app's keys (migrations too)
     init_db(app, settings)
     init_queue(app, settings)
     errors.init_app(app)
@@ -29,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     health.init_app(app)
     auth.init_app(app)
+    throttle.init_app(app, settings)
     register_resources(app)
     openapi.init_app(app)
     studio.init_app(app, settings)

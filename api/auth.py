@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
+from api import throttle
 from api.extensions import db_session
 from services import auth as auth_service
 from services.auth import Principal
 from services.errors import ServiceError
 
-PUBLIC_ENDPOINTS = {"meta.version_compatible", "openapi.spec", "openapi.docs", "static"}
+PUBLIC_ENDPOINTS = {"meta.version_compatible", "openapi.spec", "openapi.docs", "docs.show", "static"}
 
 
 class Unauthorized(ServiceError):
@@ -17,6 +18,15 @@ class Unauthorized(ServiceError):
 
 
 def _authenticate() -> Principal:
+    throttle.check_auth_failures()
+    principal = _principal()
+    if principal is None:
+        throttle.record_auth_failure()
+        raise Unauthorized("Invalid API key or token")
+    return principal
+
+
+def _principal() -> Principal | None:
     key = request.headers.get("X-API-Key")
     session = db_session()
     if key:
@@ -26,8 +36,6 @@ def _authenticate() -> Principal:
         principal = auth_service.principal_for_token(session, token.strip()) if scheme.lower() == "bearer" else None
         if not scheme:
             raise Unauthorized("Missing credentials: send X-API-Key or Authorization: Bearer <token>")
-    if principal is None:
-        raise Unauthorized("Invalid API key or token")
     return principal
 
 

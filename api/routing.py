@@ -6,7 +6,6 @@ Every decorated view is recorded so the OpenAPI document is generated from the v
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +15,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
+from api.bodies import load_json, read_body
 from api.errors import describe_validation_error
 from api.extensions import commit
 from models.schemas.common import MAX_ID
-from services.errors import Invalid, ServiceError
+from services.errors import Invalid
 
 
 @dataclass
@@ -34,6 +34,9 @@ class EndpointSpec:
     status: int
     content_type: str = "application/json"
     other_content_types: tuple[str, ...] = ()
+    errors: tuple[int, ...] = ()
+    """Error statuses beyond those every operation of its kind can answer (the spec documents them)."""
+    view_name: str = ""
 
 
 ENDPOINTS: list[EndpointSpec] = []
@@ -51,21 +54,8 @@ class IdConverter(IntegerConverter):
         return number
 
 
-class BadRequest(ServiceError):
-    status = 400
-
-
-def _no_constants(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json_body(model: type[BaseModel]) -> BaseModel:
-    raw = request.get_data(cache=True)
-    try:
-        data = json.loads(raw, parse_constant=_no_constants) if raw else {}
-        json.dumps(data, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored: refuse them here
-    except (ValueError, UnicodeEncodeError) as exc:
-        raise BadRequest(f"Malformed JSON body: {exc}") from None
+    data = load_json(read_body())
     if not isinstance(data, dict):
         raise Invalid("body: expected a JSON object")
     try:
@@ -107,11 +97,17 @@ def endpoint(
     query: type[BaseModel] | None = None,
     response: Any = None,
     status: int = 200,
+    errors: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
-    """Register a thin view: `fn(**url_args, body=..., query=...)` returns what `response` describes."""
+    """Register a thin view: `fn(**url_args, body=..., query=...)` returns what `response` describes.
+
+    `errors` lists statuses the view itself raises beyond the shared ones (e.g. 403, 502)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Response]:
-        ENDPOINTS.append(EndpointSpec(bp, rule, method, (fn.__doc__ or "").strip(), body, query, response, status))
+        summary = (fn.__doc__ or "").strip()
+        ENDPOINTS.append(
+            EndpointSpec(bp, rule, method, summary, body, query, response, status, errors=errors, view_name=fn.__name__)
+        )
 
         @functools.wraps(fn)
         def view(**kwargs: Any) -> Response:
@@ -139,7 +135,9 @@ def stream_endpoint(
 
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
         summary = (fn.__doc__ or "").strip()
-        ENDPOINTS.append(EndpointSpec(bp, rule, "GET", summary, None, query, event, 200, "text/event-stream"))
+        ENDPOINTS.append(
+            EndpointSpec(bp, rule, "GET", summary, None, query, event, 200, "text/event-stream", view_name=fn.__name__)
+        )
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=["GET"])
         return fn
 
@@ -154,7 +152,9 @@ def download_endpoint(
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
         summary = (fn.__doc__ or "").strip()
         first, *others = media_types
-        ENDPOINTS.append(EndpointSpec(bp, rule, "GET", summary, None, query, str, 200, first, tuple(others)))
+        ENDPOINTS.append(
+            EndpointSpec(bp, rule, "GET", summary, None, query, str, 200, first, tuple(others), view_name=fn.__name__)
+        )
         bp.add_url_rule(rule, endpoint=fn.__name__, view_func=fn, methods=["GET"])
         return fn
 

@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import psycopg
@@ -56,6 +57,9 @@ class BenchStack:
             "REDIS_URL": REDIS_URL,
             "DATABASE_URL": _fresh_database(self.database),
             "ASSAY_LLM_BASE_URL": self.fake.base_url,
+            # LLM configs of the scenarios point at the fake model on loopback.
+            "ASSAY_LLM_ALLOWED_HOSTS": urlsplit(self.fake.base_url).netloc,
+            "ASSAY_RATE_LIMIT": "",  # the benchmarks measure Assay, not its per-key request limit
             "ASSAY_LLM_MODEL": "fake-model",
             "OPENAI_API_KEY": "sk-bench",
             "PYTHONUNBUFFERED": "1",

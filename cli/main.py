@@ -31,6 +31,16 @@ def migrate() -> None:
     click.echo(f"database is at the newest migration: {database.engine.url.render_as_string(hide_password=True)}")
 
 
+@cli.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored provider key with the first of ASSAY_ENCRYPTION_KEYS (after adding a new one)."""
+    from services import llm_configs
+
+    with _database().session() as session:
+        count = llm_configs.reencrypt_keys(session)
+    click.echo(f"re-encrypted {count} provider key(s) with the current key; older keys may now be removed")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)

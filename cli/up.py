@@ -162,8 +162,10 @@ def _fake_model(children: Children) -> dict[str, str]:
     port = free_port()
     children.start("fake-llm", [sys.executable, "-m", "fakellm", "--port", str(port)])
     wait_until_up(f"http://127.0.0.1:{port}/v1/models", children)
+    allowed = ",".join(filter(None, [children.env.get("ASSAY_LLM_ALLOWED_HOSTS"), f"127.0.0.1:{port}"]))
     return {
         "ASSAY_LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "ASSAY_LLM_ALLOWED_HOSTS": allowed,  # LLM configs may point at the fake model too
         "ASSAY_LLM_MODEL": FAKE_MODEL,
         "OPENAI_API_KEY": "unused-by-the-fake-model",
     }
@@ -230,6 +232,7 @@ def stack(host: str, port: int, workers: int) -> Iterator[tuple[str, Children]]:
     try:
         if not children.env.get("REDIS_URL"):
             children.env["REDIS_URL"] = _embedded_redis(children, data_dir)
+            children.env.setdefault("ASSAY_RATE_LIMIT", "")  # one user on one machine: no per-key limit
         if not (children.env.get("OPENAI_API_KEY") or children.env.get("ASSAY_LLM_BASE_URL")):
             children.env.update(_fake_model(children))
         children.assay("api", "api", "--host", host, "--port", str(port))

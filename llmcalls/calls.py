@@ -17,8 +17,9 @@ from redis.asyncio import Redis
 from services import metrics
 
 from .clients import DEFAULT_BASE_URL, DEFAULT_MAX_CONNECTIONS, get_client
-from .errors import LLMCallError
+from .errors import ErrorKind, LLMCallError
 from .limiter import Limiter, LocalLimiter, RedisLimiter
+from .outbound import OutboundPolicy, OutboundRefused, check_url_async
 from .retry import RetryPolicy, Sleep, UnreadableResponse, call_with_retries
 
 Message = dict[str, Any]
@@ -48,6 +49,8 @@ class ModelSpec:
     output_price_per_mtok: float = 0.0
     max_connections: int = 10
     """Concurrent calls allowed to this provider account: the limit of :func:`limiter_for`."""
+    outbound: OutboundPolicy | None = None
+    """The policy ``base_url`` is checked against before every call; ``None`` for the operator's own URL."""
 
     def retry_policy(self, sleep: Sleep | None = None) -> RetryPolicy:
         """The retry policy this spec asks for (``sleep`` is injectable for unit tests)."""
@@ -112,6 +115,8 @@ async def chat(
     Raises :class:`~llmcalls.errors.LLMCallError` when the call fails for good.
     """
     started = time.monotonic()
+    what = f"chat completion with {spec.model!r} at {spec.base_url or DEFAULT_BASE_URL}"
+    await _check_outbound(spec, what)
     # The client is shared by every spec of this endpoint, so its pool is sized generously and
     # never becomes a hidden second limit; the limiter bounds concurrency.
     pool = max(spec.max_connections, DEFAULT_MAX_CONNECTIONS)
@@ -123,7 +128,6 @@ async def chat(
     async def attempt(seconds_left: float) -> ChatCompletion:
         return await _attempt(client, params, limiter, seconds_left, model_seconds)
 
-    what = f"chat completion with {spec.model!r} at {spec.base_url or DEFAULT_BASE_URL}"
     try:
         completion, attempts = await call_with_retries(attempt, spec.retry_policy(sleep), what=what, deadline=deadline)
     except LLMCallError as exc:
@@ -135,6 +139,16 @@ async def chat(
     metrics.model_call(spec.model, "success", result.duration, attempts)
     metrics.tokens(spec.model, result.prompt_tokens, result.completion_tokens, result.total_cost)
     return result
+
+
+async def _check_outbound(spec: ModelSpec, what: str) -> None:
+    """Refuse, before connecting, a base URL that resolves where the policy forbids (DNS may have changed)."""
+    if spec.outbound is None or spec.base_url is None:
+        return
+    try:
+        await check_url_async(spec.base_url, spec.outbound)
+    except OutboundRefused as exc:
+        raise LLMCallError(what, kind=ErrorKind.REFUSED, provider_message=f"llm_base_url refused: {exc}") from None
 
 
 def request_params(

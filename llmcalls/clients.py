@@ -47,13 +47,14 @@ def get_client(
 
 def _new_client(base_url: str, api_key: str, *, timeout: float, max_connections: int) -> AsyncOpenAI:
     limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    # Our retry layer owns retries; the client's own would multiply with it.
+    # Our retry layer owns retries; the client's own would multiply with it. Redirects are not followed:
+    # the outbound policy checked the URL's host, not wherever a redirect would lead.
     return AsyncOpenAI(
         base_url=base_url,
         api_key=api_key,
         max_retries=0,
         timeout=timeout,
-        http_client=DefaultAioHttpClient(timeout=timeout, limits=limits),
+        http_client=DefaultAioHttpClient(timeout=timeout, limits=limits, follow_redirects=False),
     )
 
 

@@ -19,6 +19,8 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not_found"
     BAD_REQUEST = "bad_request"
     CLIENT_ERROR = "client_error"
+    REFUSED = "refused"
+    """The outbound policy forbids the URL; no request was sent."""
 
 
 TRANSIENT_KINDS = frozenset(
@@ -31,6 +33,17 @@ TRANSIENT_KINDS = frozenset(
     }
 )
 """Kinds worth retrying later; the rest fail the same way every time until someone fixes something."""
+
+
+PROVIDER_EXCERPT_CHARS = 300
+
+
+def excerpt(text: str, limit: int = PROVIDER_EXCERPT_CHARS) -> str:
+    """What a provider said, made safe to show: printable characters only, whitespace collapsed, at most
+    `limit` characters. Whatever answered at a model URL reaches users only this way."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in text[: limit * 4])
+    collapsed = " ".join(printable.split())
+    return collapsed if len(collapsed) <= limit else collapsed[: limit - 3] + "..."
 
 
 class LLMError(Exception):
@@ -52,7 +65,7 @@ class LLMCallError(LLMError):
         self.summary = summary
         self.kind = kind
         self.status = status
-        self.provider_message = provider_message
+        self.provider_message = excerpt(provider_message) if provider_message else provider_message
         self.attempts = attempts
         super().__init__(self._render())
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
+from models.types import EncryptedText
 from services.states import JobKind, TaskState
 
 NAMING_CONVENTION = {
@@ -224,8 +225,9 @@ class LLMConfig(Timestamped, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     llm_model_name: Mapped[str] = mapped_column(String(500))
     llm_base_url: Mapped[str | None] = mapped_column(String(2000))
-    # The provider key is needed by the workers, so it is kept; the API only ever shows a masked form.
-    api_key: Mapped[str | None] = mapped_column(Text)
+    # The provider key is needed by the workers, so it is kept, encrypted (services.crypto); the API only
+    # ever shows a masked form.
+    api_key: Mapped[str | None] = mapped_column(EncryptedText)
     api_version: Mapped[str | None] = mapped_column(String(100))
     max_connections: Mapped[int] = mapped_column(Integer, default=10)
     inference_type: Mapped[str] = mapped_column(String(20), default="openai")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from llmcalls.calls import ChatResult, ModelSpec
 from llmcalls.judge import Verdict
+from llmcalls.outbound import policy_from
 from models.db import insert_ignoring_conflicts
 from models.orm import (
     Criterion,
@@ -130,6 +131,7 @@ def spec_for(config: LLMConfig | None, settings: Settings, judge: bool = False) 
         input_price_per_mtok=config.input_price_per_mtok or 0.0,
         output_price_per_mtok=config.output_price_per_mtok or 0.0,
         max_connections=config.max_connections,
+        outbound=policy_from(settings.llm_allowed_hosts),
     )
 
 

@@ -6,15 +6,19 @@ from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
+from llmcalls.outbound import OutboundPolicy, OutboundRefused, check_url
 from models.orm import Experiment, LLMConfig
 from models.schemas.llm_configs import LLMConfigCreate, LLMConfigQuery
-from services.errors import Conflict, owned
+from services.errors import Conflict, Invalid, owned
 from services.pagination import Paged, paginate
 
 
-def create(session: Session, project_id: int, body: LLMConfigCreate) -> LLMConfig:
-    """Store a new configuration; a name already used in the project is a conflict."""
+def create(session: Session, project_id: int, body: LLMConfigCreate, policy: OutboundPolicy) -> LLMConfig:
+    """Store a new configuration; a name already used in the project is a conflict, a URL the policy
+    refuses a 422."""
+    _ensure_allowed(body.llm_base_url, policy)
     _ensure_name_free(session, project_id, body.name)
     config = LLMConfig(project_id=project_id, **_columns(body), api_key=body.api_key)
     session.add(config)
@@ -22,9 +26,12 @@ def create(session: Session, project_id: int, body: LLMConfigCreate) -> LLMConfi
     return config
 
 
-def update(session: Session, project_id: int, config_id: int, body: LLMConfigCreate) -> LLMConfig:
+def update(
+    session: Session, project_id: int, config_id: int, body: LLMConfigCreate, policy: OutboundPolicy
+) -> LLMConfig:
     """Replace every setting; the stored key is kept unless a new one is sent."""
     config = get(session, project_id, config_id)
+    _ensure_allowed(body.llm_base_url, policy)
     if body.name != config.name:
         _ensure_name_free(session, project_id, body.name)
     for column, value in _columns(body).items():
@@ -39,6 +46,15 @@ def _columns(body: LLMConfigCreate) -> dict[str, Any]:
     values = body.model_dump(exclude={"api_key"})
     values["description"] = values["description"] or ""
     return values
+
+
+def _ensure_allowed(url: str | None, policy: OutboundPolicy) -> None:
+    if url is None:
+        return  # OpenAI's public API
+    try:
+        check_url(url, policy)
+    except OutboundRefused as exc:
+        raise Invalid(f"body.llm_base_url: {exc}") from None
 
 
 def _ensure_name_free(session: Session, project_id: int, name: str) -> None:
@@ -69,3 +85,12 @@ def delete(session: Session, project_id: int, config_id: int) -> None:
         raise Conflict(f"LLM config {config_id} is used by experiment(s) {listed}; delete them first")
     session.delete(config)
     session.flush()
+
+
+def reencrypt_keys(session: Session) -> int:
+    """Write every stored provider key again, so it is encrypted with the current first key (rotation)."""
+    configs = list(session.scalars(select(LLMConfig).where(LLMConfig.api_key.is_not(None))))
+    for config in configs:
+        flag_modified(config, "api_key")
+    session.flush()
+    return len(configs)

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field
+from limits import parse_many
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +35,22 @@ class Settings(BaseSettings):
     # Signs the Studio's session cookie; it must be the same on every API process. Unset, the Studio
     # refuses logins (a random per-process key would log users out whenever another worker answered).
     secret_key: str | None = None
+    # Failed authentications (API key, bearer token, Studio login) per client address and window; past it
+    # a 429 with Retry-After. Requests per API key or token (empty: no limit; `assay up` embedded turns it off).
+    auth_failure_limit: str = "20/minute"
+    rate_limit: str = "1200/minute"
+
+    @field_validator("auth_failure_limit", "rate_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        """`limits` syntax (`20/minute`, `5000 per hour`) or empty for none: refused at start, not per request."""
+        if value.strip():
+            parse_many(value)
+        return value.strip()
+
+    # Fernet keys (comma-separated, newest first) encrypting provider keys at rest; unset, a key derived
+    # from secret_key, else a key file in the user data folder (see services.crypto).
+    encryption_keys: str = ""
     # The Studio's cookie is sent over HTTPS only (browsers also allow it on http://localhost and 127.0.0.1).
     studio_secure_cookie: bool = True
     # Large enough for a 100,000-row JSONL upload of small rows.
@@ -68,6 +85,9 @@ class Settings(BaseSettings):
     evaluator_processes: int = Field(default=2, ge=1)
 
     llm_base_url: str | None = None
+    # Hosts, addresses or CIDR networks (comma-separated) that LLM configs may call although they are not
+    # public addresses; every other loopback, private, link-local or multicast target is refused.
+    llm_allowed_hosts: str = ""
     llm_model: str = "gpt-4o-mini"
     judge_model: str | None = None
     # Named judges for `rating_version`, e.g. {"v1": "gpt-4o-mini", "v2": "gpt-4.1"}; the default

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -108,6 +109,11 @@ def fake(fake_llm: FakeLLM) -> FakeLLM:
     return fake_llm
 
 
+def fake_host(fake_llm: FakeLLM) -> str:
+    """The fake model's `host:port`, for ASSAY_LLM_ALLOWED_HOSTS."""
+    return urlsplit(fake_llm.base_url).netloc
+
+
 @pytest.fixture
 def app(database_url: str, fake_llm: FakeLLM) -> Iterator[Flask]:
     fake_llm.configure({})
@@ -117,6 +123,8 @@ def app(database_url: str, fake_llm: FakeLLM) -> Iterator[Flask]:
             "auto_migrate": False,
             "page_size": 5,
             "llm_base_url": fake_llm.base_url,
+            # The fake model is on loopback, which the outbound policy refuses unless allowed.
+            "llm_allowed_hosts": fake_host(fake_llm),
             "llm_model": "fake-model",
             "openai_api_key": "sk-test",
         }

@@ -55,7 +55,7 @@ def delete_collection(collection_id: int) -> None:
     collections.delete(db_session(), current_project_id(), collection_id)
 
 
-@endpoint(bp, "/<int:collection_id>/entries", "POST", body=EntryCreate, response=EntryOut, status=201)
+@endpoint(bp, "/<int:collection_id>/entries", "POST", body=EntryCreate, response=EntryOut, status=201, errors=(502,))
 def create_entry(collection_id: int, body: EntryCreate) -> object:
     """Add one entry from `input_values` (generating one from `prompt_template_id` is not available yet)."""
     return generation.add_entry(db_session(), settings(), current_project_id(), collection_id, body)

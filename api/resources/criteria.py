@@ -14,7 +14,7 @@ from services import criteria, generation
 bp = Blueprint("criteria", __name__, url_prefix="/criteria")
 
 
-@endpoint(bp, "", "POST", body=CreateCriteria, response=list[CriterionOut], status=201)
+@endpoint(bp, "", "POST", body=CreateCriteria, response=list[CriterionOut], status=201, errors=(502,))
 def create_criteria(body: CreateCriteria) -> object:
     """Add criteria to a set or a template's set (identical strings reused); replace, clear or generate."""
     return generation.create_criteria(db_session(), settings(), current_project_id(), body)

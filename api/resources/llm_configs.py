@@ -7,6 +7,7 @@ from flask import Blueprint
 from api.auth import current_project_id
 from api.extensions import db_session, settings
 from api.routing import endpoint
+from llmcalls.outbound import OutboundPolicy, policy_from
 from models.schemas.common import Page
 from models.schemas.llm_configs import LLMConfigCreate, LLMConfigOut, LLMConfigQuery
 from services import llm_configs
@@ -14,10 +15,14 @@ from services import llm_configs
 bp = Blueprint("llm_configs", __name__, url_prefix="/llm_configs")
 
 
+def _policy() -> OutboundPolicy:
+    return policy_from(settings().llm_allowed_hosts)
+
+
 @endpoint(bp, "", "POST", body=LLMConfigCreate, response=LLMConfigOut, status=201)
 def create_llm_config(body: LLMConfigCreate) -> object:
     """Create a model configuration; a taken name is a 409."""
-    return llm_configs.create(db_session(), current_project_id(), body)
+    return llm_configs.create(db_session(), current_project_id(), body, _policy())
 
 
 @endpoint(bp, "", query=LLMConfigQuery, response=Page[LLMConfigOut])
@@ -35,7 +40,7 @@ def get_llm_config(config_id: int) -> object:
 @endpoint(bp, "/<int:config_id>", "PUT", body=LLMConfigCreate, response=LLMConfigOut)
 def update_llm_config(config_id: int, body: LLMConfigCreate) -> object:
     """Replace a configuration's settings; a null or omitted `api_key` keeps the stored key."""
-    return llm_configs.update(db_session(), current_project_id(), config_id, body)
+    return llm_configs.update(db_session(), current_project_id(), config_id, body, _policy())
 
 
 @endpoint(bp, "/<int:config_id>", "DELETE")

@@ -45,7 +45,7 @@ def get_project(project_id: int) -> object:
     return auth_service.get_visible_project(db_session(), current_principal(), project_id)
 
 
-@endpoint(bp, "/projects", "POST", body=ProjectCreate, response=ProjectOut, status=201)
+@endpoint(bp, "/projects", "POST", body=ProjectCreate, response=ProjectOut, status=201, errors=(403,))
 def create_project(body: ProjectCreate) -> object:
     """Create a project in the token's organization (project keys cannot create projects)."""
     principal = current_principal()

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from api import sse
+from api import sse, throttle
 from api.downloads import export_response
 from api.extensions import commit, db_session, settings, start_job
 from api.routing import parse_query
@@ -74,12 +74,18 @@ def login_form() -> str:
 
 
 @bp.post("/login")
-def login() -> BaseResponse | tuple[str, int]:
+def login() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
     try:
         form = LoginForm.model_validate(request.form.to_dict())
     except ValidationError:
         return render_template("studio/login.html", error="Enter a project API key.", next=""), 400
+    try:
+        throttle.check_auth_failures()
+    except throttle.Throttled as exc:
+        page = render_template("studio/login.html", error=exc.detail, next=form.next)
+        return page, 429, {"Retry-After": str(exc.retry_after)}
     if not studio_session.log_in(form.api_key):
+        throttle.record_auth_failure()
         return render_template("studio/login.html", error="That API key is not valid.", next=form.next), 401
     commit()
     return redirect(form.safe_next() or url_for("studio.experiments_list"), 303)

@@ -54,10 +54,10 @@ class LLMConfigOut(LLMConfigFields, WireModel):
 
 
 def mask_secret(key: str | None) -> str | None:
-    """Never return a provider key in full: show only enough to recognise it."""
+    """Never return a provider key in full: its last 4 characters recognise it (a short key shows none)."""
     if not key:
         return None
-    return f"{key[:3]}...{key[-4:]}" if len(key) > 12 else "****"
+    return f"...{key[-4:]}" if len(key) > 12 else "****"
 
 
 class LLMConfigQuery(PageQuery):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cli.up import free_port, redis_server_binary, wait_for_url
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database, fake_host
 
 
 def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
@@ -53,7 +53,13 @@ def _backend_url(tmp: Path, worker_name: str) -> str:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("live")
-    env = {**os.environ, "DATABASE_URL": _backend_url(tmp, "api"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _backend_url(tmp, "api"),
+        "PYTHONUNBUFFERED": "1",
+        "ASSAY_LLM_ALLOWED_HOSTS": "127.0.0.1",  # models the tests start on loopback
+        "ASSAY_RATE_LIMIT": "",  # SDK polling loops; the limit itself is tested in tests/api/test_throttling.py
+    }
     # The 0.7.x SDKs route even localhost through a proxy taken from the environment.
     for var in ("ELLUMINATE_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         env.pop(var, None)
@@ -184,6 +190,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "REDIS_URL": redis_url,
         "DATABASE_URL": create_pg_database(db_name),
         "ASSAY_LLM_BASE_URL": fake.base_url,
+        "ASSAY_LLM_ALLOWED_HOSTS": fake_host(fake),
+        "ASSAY_RATE_LIMIT": "",
         "ASSAY_LLM_MODEL": "fake-model",
         "OPENAI_API_KEY": "sk-test",
         "ASSAY_JOB_LEASE_SECONDS": "3",
