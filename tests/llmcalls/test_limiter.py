@@ -104,13 +104,14 @@ def test_killed_holder_frees_its_slot_after_the_lease_ttl(redis_key: str, run: R
         run(blocked_then_free(holder))
 
 
+@pytest.mark.parametrize("keep", [0.0, 3600.0], ids=["released-at-once", "released-leases-kept"])
 def test_429_halves_the_shared_limit_and_successes_restore_it(
-    fake: FakeLLM, spec: Spec, redis_key: str, run: Run, recorded_sleep: RecordedSleep
+    fake: FakeLLM, spec: Spec, redis_key: str, run: Run, recorded_sleep: RecordedSleep, keep: float
 ) -> None:
-    fake.configure(schedule={"1": "429"})
+    fake.configure(schedule={"1": "429"}, retry_after=7)
 
     async def scenario() -> list[int]:
-        limiter = RedisLimiter(REDIS_URL, redis_key, 4, recover_after=2)
+        limiter = RedisLimiter(REDIS_URL, redis_key, 4, recover_after=2, keep_released=keep)
         other_worker = RedisLimiter(REDIS_URL, redis_key, 4, recover_after=2)
         try:
             seen = [await other_worker.effective_limit()]
@@ -124,6 +125,7 @@ def test_429_halves_the_shared_limit_and_successes_restore_it(
             await other_worker.aclose()
 
     assert run(scenario()) == [4, 2, 3]
+    assert len(recorded_sleep.waits) == 1 and recorded_sleep.waits[0] >= 7  # the 429's Retry-After
 
 
 async def assert_only_one_slot(limiter: RedisLimiter) -> None:
