@@ -22,9 +22,10 @@ TARGETS: dict[str, tuple[str, str, float]] = {
     "P4": ("ratio", ">=", 0.7),
     "P5": ("start_median_ms", "<=", 20.0),
     "P6": ("worker_peak_rss_mb", "<=", 300.0),
+    "P7": ("spread", "<=", 0.05),
     "STUDIO": ("detail_median_ms", "<=", 1000.0),
 }
-DEFAULT = ["P1", "P2", "P3", "P4", "P5"]
+DEFAULT = ["P1", "P2", "P3", "P4", "P5", "P7"]
 
 
 def _verdict(name: str, figures: dict[str, Any]) -> str:
@@ -44,7 +45,7 @@ def _verdict(name: str, figures: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated: P1..P6 (P6 only on demand)")
+    parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated: P1..P7 (P6 only on demand)")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so every stack's `finally` stops its processes and drops its database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

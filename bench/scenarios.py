@@ -108,6 +108,25 @@ def p4(n: int = 2000, k: int = 1) -> dict[str, Any]:
     return {"platform_calls_per_cpu_s": platform, "bare_calls_per_cpu_s": bare, "ratio": platform / bare}
 
 
+def p7(n: int = 500, k: int = 3, runs: int = 5) -> dict[str, Any]:
+    """CPU per model call over consecutive runs on one database (L=0): it must stay flat as history grows."""
+    stack = BenchStack({"ASSAY_WORKER_MAX_INFLIGHT": "64", "ASSAY_LLM_MAX_CONNECTIONS": "64"}).start()
+    per_call_ms = []
+    try:
+        api = _api(stack)
+        for i in range(runs):
+            setup = prepare(api, f"P7 {i}", n, k)
+            before = cpu_seconds(stack.worker_processes())
+            run_timed(api, f"P7 run {i}", setup)
+            per_call_ms.append((cpu_seconds(stack.worker_processes()) - before) * 1000 / (n * (1 + k)))
+    finally:
+        stack.stop()
+    return {
+        "spread": max(per_call_ms) / min(per_call_ms) - 1,
+        **{f"run{i + 1}_ms": ms for i, ms in enumerate(per_call_ms)},
+    }
+
+
 def _bare_calls_per_cpu_second(base_url: str, calls: int) -> float:
     import resource
 

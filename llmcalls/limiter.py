@@ -145,6 +145,8 @@ class RedisLimiter:
         poll_interval: tuple[float, float] = (0.01, 0.05),
         state_ttl: float = 3600.0,
         outage: float = 0.0,
+        keep_released: float = 0.0,
+        max_reuses: int = 32,
     ) -> None:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
@@ -168,30 +170,70 @@ class RedisLimiter:
         # How long a Redis that stopped answering is waited for (retrying with backoff) before a slot
         # wait fails with LimiterUnavailable: a broker restart must not fail the calls waiting meanwhile.
         self.outage = outage
+        # A released lease is kept for `keep_released` seconds for this process's next call, which then
+        # takes it without two Redis round trips; after `max_reuses` calls it goes back to Redis, so the
+        # acquire script sees the cluster's adaptive limit again. Never while the limit is cut.
+        self.keep_released, self.max_reuses = keep_released, max_reuses
+        self._kept: dict[str, int] = {}  # kept lease -> calls it has served
+        self._uses: dict[str, int] = {}  # lease in use -> calls it has served before this one
+        self._releasing: set[asyncio.Task[None]] = set()
+        self._member_prefix = f"{socket.gethostname()}:{os.getpid()}"
 
     @asynccontextmanager
     async def slot(self, timeout: float | None = None) -> AsyncIterator[None]:
         """Hold a slot, polling with jitter while all are taken; ``TimeoutError`` after ``timeout``."""
-        member = await self._wait_for_lease(timeout)
+        member = self._reuse() or await self._wait_for_lease(timeout)
         self._held.add(member)
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.create_task(self._keep_renewing())
         try:
             yield
         finally:
-            self._held.discard(member)  # first: a renewal never re-adds a released lease
-            await self._release(member)
+            if not self._keep(member):
+                self._held.discard(member)  # first: a renewal never re-adds a released lease
+                await self._release(member)
             self._freed.set()
 
+    def _reuse(self) -> str | None:
+        """A lease this process kept after its last use, unless the limit is cut meanwhile."""
+        if not self._kept or self._cut:
+            return None
+        member, uses = self._kept.popitem()
+        self._uses[member] = uses
+        return member
+
+    def _keep(self, member: str) -> bool:
+        """Keep a released lease for the next call of this process (see `keep_released`)."""
+        uses = self._uses.pop(member, 0) + 1
+        if self.keep_released <= 0 or self._cut or uses >= self.max_reuses:
+            return False
+        self._kept[member] = uses
+        asyncio.get_running_loop().call_later(self.keep_released, self._give_back, member)
+        return True
+
+    def _give_back(self, member: str) -> None:
+        """A kept lease no call took: back to Redis for every process."""
+        if self._kept.pop(member, None) is None:
+            return  # in use again (its next release schedules its own give-back)
+        self._held.discard(member)
+        task = asyncio.create_task(self._release(member))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    def _give_back_all(self) -> None:
+        for member in list(self._kept):
+            self._give_back(member)
+
     async def _wait_for_lease(self, timeout: float | None) -> str:
-        member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        member = f"{self._member_prefix}:{uuid.uuid4().hex}"
         # An explicit deadline, not asyncio.timeout(): redis-py can absorb the cancellation that
         # asyncio.timeout() relies on (seen on Python 3.11), which left waiters polling forever.
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             await self._wait_turn(deadline, timeout)
             try:
-                while not await self._try_acquire(member):
+                # A lease this process kept while the head waited is taken before asking Redis again.
+                while (kept := self._reuse()) is None and not await self._try_acquire(member):
                     self._freed.clear()
                     pause = self._pause(deadline, timeout)  # raises TimeoutError past the deadline
                     with contextlib.suppress(TimeoutError):
@@ -202,7 +244,7 @@ class RedisLimiter:
             # Cancelled while the acquire script ran: the lease may exist without us knowing.
             await self._release(member)
             raise
-        return member
+        return kept or member
 
     async def _wait_turn(self, deadline: float | None, timeout: float | None) -> None:
         left = None if deadline is None else deadline - time.monotonic()
@@ -286,7 +328,10 @@ class RedisLimiter:
         return self.limit if value is None else max(1, min(self.limit, int(value)))
 
     async def on_rate_limit(self) -> None:
-        """Halve the shared effective limit (floor 1), at most once per cooldown."""
+        """Halve the shared effective limit (floor 1), at most once per cooldown; kept leases go back,
+        so this process's next calls acquire against the lowered limit."""
+        self._cut = True
+        self._give_back_all()
         args = [self.limit, self._cooldown_ms, self._state_ttl_ms]
         await self._best_effort("rate_limited", args)
 
@@ -312,6 +357,8 @@ class RedisLimiter:
         """Stop renewing and close the Redis client if this limiter created it from a URL."""
         if self._renewer is not None:
             self._renewer.cancel()
+        self._give_back_all()
+        await asyncio.gather(*self._releasing, return_exceptions=True)
         if self._owns_redis:
             await self._redis.aclose()
 

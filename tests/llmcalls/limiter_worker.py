@@ -1,7 +1,8 @@
 """A separate process for the limiter tests (run as a script, not collected by pytest).
 
-``calls BASE_URL REDIS_URL KEY LIMIT N``: print ``ready``, wait for a line on stdin, make N
-concurrent chat calls under a RedisLimiter, print how many succeeded.
+``calls BASE_URL REDIS_URL KEY LIMIT N [KEEP]``: print ``ready``, wait for a line on stdin, make N
+concurrent chat calls under a RedisLimiter (keeping released leases KEEP seconds), print how many
+succeeded.
 ``hold REDIS_URL KEY LIMIT TTL``: take one slot, print ``held``, then sleep until killed.
 """
 
@@ -13,8 +14,8 @@ import sys
 from llmcalls import ModelSpec, RedisLimiter, chat, close_all
 
 
-async def calls(base_url: str, redis_url: str, key: str, limit: int, count: int) -> None:
-    limiter = RedisLimiter(redis_url, key, limit)
+async def calls(base_url: str, redis_url: str, key: str, limit: int, count: int, keep: float) -> None:
+    limiter = RedisLimiter(redis_url, key, limit, keep_released=keep)
     spec = ModelSpec(model="fake-model", base_url=base_url, api_key="x", max_connections=50)
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
@@ -35,7 +36,8 @@ async def hold(redis_url: str, key: str, limit: int, ttl: float) -> None:
 def main(argv: list[str]) -> None:
     command, *args = argv
     if command == "calls":
-        asyncio.run(calls(args[0], args[1], args[2], int(args[3]), int(args[4])))
+        keep = float(args[5]) if len(args) > 5 else 0.0
+        asyncio.run(calls(args[0], args[1], args[2], int(args[3]), int(args[4]), keep))
     else:
         asyncio.run(hold(args[0], args[1], int(args[2]), float(args[3])))
 

@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,13 @@ def first_line(process: subprocess.Popen[str], timeout: float = 30.0) -> str:
     return process.stdout.readline().strip()
 
 
-def test_limit_holds_across_processes(fake: FakeLLM, redis_key: str) -> None:
+@pytest.mark.parametrize("keep", ["0", "0.05"], ids=["released-at-once", "released-leases-kept"])
+def test_limit_holds_across_processes(fake: FakeLLM, redis_key: str, keep: str) -> None:
     fake.configure(latency_ms=200)
     shares = [7, 7, 6]
     with ExitStack() as stack:
         processes = [
-            stack.enter_context(worker("calls", fake.base_url, REDIS_URL, redis_key, "4", str(share)))
+            stack.enter_context(worker("calls", fake.base_url, REDIS_URL, redis_key, "4", str(share), keep))
             for share in shares
         ]
         for process in processes:
@@ -103,13 +104,14 @@ def test_killed_holder_frees_its_slot_after_the_lease_ttl(redis_key: str, run: R
         run(blocked_then_free(holder))
 
 
+@pytest.mark.parametrize("keep", [0.0, 3600.0], ids=["released-at-once", "released-leases-kept"])
 def test_429_halves_the_shared_limit_and_successes_restore_it(
-    fake: FakeLLM, spec: Spec, redis_key: str, run: Run, recorded_sleep: RecordedSleep
+    fake: FakeLLM, spec: Spec, redis_key: str, run: Run, recorded_sleep: RecordedSleep, keep: float
 ) -> None:
-    fake.configure(schedule={"1": "429"})
+    fake.configure(schedule={"1": "429"}, retry_after=7)
 
     async def scenario() -> list[int]:
-        limiter = RedisLimiter(REDIS_URL, redis_key, 4, recover_after=2)
+        limiter = RedisLimiter(REDIS_URL, redis_key, 4, recover_after=2, keep_released=keep)
         other_worker = RedisLimiter(REDIS_URL, redis_key, 4, recover_after=2)
         try:
             seen = [await other_worker.effective_limit()]
@@ -123,6 +125,14 @@ def test_429_halves_the_shared_limit_and_successes_restore_it(
             await other_worker.aclose()
 
     assert run(scenario()) == [4, 2, 3]
+    assert len(recorded_sleep.waits) == 1 and recorded_sleep.waits[0] >= 7  # the 429's Retry-After
+
+
+async def assert_only_one_slot(limiter: RedisLimiter) -> None:
+    async with limiter.slot(timeout=10):
+        with pytest.raises(TimeoutError):
+            async with limiter.slot(timeout=0.3):
+                pass
 
 
 def test_lowered_limit_is_enforced(redis_key: str, run: Run) -> None:
@@ -133,10 +143,7 @@ def test_lowered_limit_is_enforced(redis_key: str, run: Run) -> None:
             assert await limiter.effective_limit() == 1
             await limiter.on_rate_limit()
             assert await limiter.effective_limit() == 1  # never below one
-            async with limiter.slot():
-                with pytest.raises(TimeoutError):
-                    async with limiter.slot(timeout=0.3):
-                        pass
+            await assert_only_one_slot(limiter)
         finally:
             await limiter.aclose()
 
@@ -175,6 +182,89 @@ def test_cancelled_holder_releases_its_slot(redis_key: str, run: Run) -> None:
             await limiter.aclose()
 
     assert run(scenario()) == 0
+
+
+@contextlib.asynccontextmanager
+async def keeper_and_other(redis_key: str, keep: float) -> AsyncIterator[tuple[RedisLimiter, RedisLimiter]]:
+    """A limiter of one slot that keeps released leases, having used its slot once, and another
+    process's limiter of the same key."""
+    mine = RedisLimiter(REDIS_URL, redis_key, 1, keep_released=keep)
+    other_process = RedisLimiter(REDIS_URL, redis_key, 1)
+    try:
+        async with mine.slot():
+            pass
+        yield mine, other_process
+    finally:
+        await mine.aclose()
+        await other_process.aclose()
+
+
+def test_a_kept_lease_serves_the_next_call_and_still_counts_against_the_limit(redis_key: str, run: Run) -> None:
+    async def scenario() -> None:
+        async with keeper_and_other(redis_key, keep=3600) as (mine, other_process):
+            assert await other_process.holders() == 1  # kept for this process's next call
+            with pytest.raises(TimeoutError):
+                async with other_process.slot(timeout=0.3):
+                    pass
+            async with mine.slot(timeout=0.3):  # the kept lease, not a second one
+                assert await other_process.holders() == 1
+            await mine.aclose()  # gives kept leases back
+            assert await other_process.holders() == 0
+            async with other_process.slot(timeout=10):
+                pass
+
+    run(scenario())
+
+
+def test_a_kept_lease_no_call_takes_goes_back_to_every_process(redis_key: str, run: Run) -> None:
+    async def scenario() -> None:
+        async with keeper_and_other(redis_key, keep=0.05) as (mine, other_process):
+            async with other_process.slot(timeout=30):  # waits at most the keeping time
+                assert await mine.holders() == 1
+
+    run(scenario())
+
+
+def test_a_lease_goes_back_to_redis_after_its_reuses(redis_key: str, run: Run) -> None:
+    async def scenario() -> list[int]:
+        limiter = RedisLimiter(REDIS_URL, redis_key, 1, keep_released=3600, max_reuses=2)
+        try:
+            seen = []
+            for _ in range(2):
+                async with limiter.slot(timeout=1):
+                    pass
+                seen.append(await limiter.holders())
+            return seen
+        finally:
+            await limiter.aclose()
+
+    assert run(scenario()) == [1, 0]
+
+
+def test_a_429_gives_kept_leases_back_and_the_lowered_limit_holds(redis_key: str, run: Run) -> None:
+    async def scenario() -> None:
+        limiter = RedisLimiter(REDIS_URL, redis_key, 2, keep_released=3600)
+        try:
+            both = asyncio.Event()
+            entered = 0
+
+            async def hold() -> None:
+                nonlocal entered
+                async with limiter.slot(timeout=10):
+                    entered += 1
+                    if entered == 2:
+                        both.set()
+                    await both.wait()
+
+            await asyncio.gather(hold(), hold())
+            assert await limiter.holders() == 2  # both kept
+            await limiter.on_rate_limit()
+            assert await limiter.effective_limit() == 1
+            await assert_only_one_slot(limiter)
+        finally:
+            await limiter.aclose()
+
+    run(scenario())
 
 
 def test_local_limiter_bounds_concurrency(fake: FakeLLM, spec: Spec, run: Run) -> None:
