@@ -243,9 +243,18 @@ def experiment_status(session: Session, job: Job, *, for_sdk: bool, log_cursor: 
         session.refresh(job)
     payload = {**_visible_state(job, for_sdk), **jobs.progress(session, job)}
     payload["logs_delta"], payload["log_cursor"] = logs_delta, cursor
-    payload["generation_task_id"] = job.id if job.status in jobs.ACTIVE_STATES else None
+    payload["generation_task_id"] = _reported_task(session, job)
     payload["has_internal_error"] = job.status == TaskState.FAILURE
     return payload
+
+
+def _reported_task(session: Session, job: Job) -> str | None:
+    """The experiment's task as the SDK's agent-evaluation wait reads it beside the polled task's status: the
+    one the experiment runs now (another upload may have taken over), else the polled job itself. It must
+    never be null for a job of this experiment, ended or not: the SDK takes a null there for a task id that
+    is not the experiment's and raises, so an evaluation that ended before its first poll would fail."""
+    current = session.scalar(select(Experiment.generation_task_id).where(Experiment.id == job.experiment_id))
+    return current or job.id
 
 
 def batch_status(session: Session, job: Job, *, for_sdk: bool) -> dict[str, Any]:

@@ -339,6 +339,9 @@ def test_agentic_results_are_matched_stored_and_rated_by_the_judge(stack: Stack,
     assert len(uploaded.errors) == 1 and uploaded.errors[0].startswith("results[2]")
     final = client.wait_for_agent_evaluation(experiment, task_id=uploaded.evaluation_task_id)
     assert final.status == TaskStatus.SUCCESS and experiment.wait_for_evaluation().is_complete
+    # A waiter that starts after the evaluation ended (a fast one ends before the first poll) gets its outcome.
+    late = client.wait_for_agent_evaluation(experiment, task_id=uploaded.evaluation_task_id)
+    assert late.status == TaskStatus.SUCCESS
     assert stack.fake.stats()["calls"] == 3, "the judge rates only what the upload brought no rating for"
 
     rated = client.get_experiment(id=experiment.id).rated_responses
