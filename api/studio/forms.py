@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from api.errors import describe_validation_error
 from models.schemas.common import Id, PageNumber, RequestModel
+from models.schemas.experiments import odd_trials
 from services.errors import Conflict, Invalid
 from services.studio import (
     CompareChoice,
@@ -100,12 +101,7 @@ class LaunchForm(RequestModel):
     n_epochs: int = Field(default=1, ge=1, le=100)
     judge_trials: int = Field(default=1, ge=1, le=15)
 
-    @field_validator("judge_trials")
-    @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError("must be odd, so that a majority always exists")
-        return value
+    _odd = field_validator("judge_trials")(odd_trials)
 
     _blank = field_validator("criterion_set", "llm_config", mode="before")(_blank_is_none)
 

@@ -11,6 +11,14 @@ from models.schemas.llm_configs import LLMConfigOut, ReasoningEffort, Verbosity
 from models.schemas.responses import RatingMode
 from models.schemas.templates import PromptTemplateOut
 
+
+def odd_trials(value: int) -> int:
+    """`judge_trials` must be odd, so that a majority always exists."""
+    if value % 2 == 0:
+        raise ValueError("must be odd, so that a majority always exists")
+    return value
+
+
 EvaluationMode = Literal["STANDARD", "AGENTIC", "MULTI_TURN"]
 
 
@@ -59,12 +67,7 @@ class ExperimentCreate(RequestModel):
         "the rating and every answer is kept (see GET experiments/{id}/consistency)",
     )
 
-    @field_validator("judge_trials")
-    @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError("must be odd, so that a majority always exists")
-        return value
+    _odd = field_validator("judge_trials")(odd_trials)
 
 
 class RunExperiment(RequestModel):
