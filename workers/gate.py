@@ -2,16 +2,16 @@
 
 It holds the rules that are about calls, not about items: a call starts only while the run may go
 on (the job has not ended, the chunk's lease is still held), within the process's in-flight limit;
-the run's first generations go one at a time until one succeeds (slow start), so a provider that
-refuses everything costs a handful of calls; identical non-retryable failures in a row end the
-job (the failure streak); identical calls are answered from the cache when it is on.
+the run's first calls go one at a time until one succeeds (slow start), so a provider that refuses
+everything costs a handful of calls; identical non-retryable failures in a row before any call
+succeeded end the job (the failure streak); identical calls are answered from the cache when it is on.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from llmcalls import ChatResult, JudgeParseError, LLMCallError, LLMError, ModelSpec, Verdict, chat, judge_k
 from services.evaluators import Sample
@@ -21,6 +21,7 @@ from workers.cache import CallCache
 from workers.engine import Engine
 
 TRANSIENT_BEFORE_PARALLEL = 3
+T = TypeVar("T")
 
 
 class Cancelled(Exception):
@@ -48,6 +49,9 @@ class CallGate:
         self._proven = asyncio.Event()
         self._probe = asyncio.Lock()
         self._transient_failures = 0
+        # Once the provider has answered one call of this run, its key and URL work: later refusals are
+        # the items' own (their order among concurrent calls is chance), so they fail items, not the job.
+        self._answered = False
 
     async def call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         """`fn()` within the in-flight limit; `Cancelled` instead once the work must stop."""
@@ -62,12 +66,16 @@ class CallGate:
         self, spec: ModelSpec, messages: list[dict[str, Any]], epoch: int = 1
     ) -> tuple[ChatResult | None, str | None]:
         """A generation's result, or None and the error; `Cancelled` when the work must stop."""
+        return await self._slow_start(lambda: self._generate_once(spec, messages, epoch))
+
+    async def _slow_start(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt()`, one at a time until a call of this run succeeds, then all at once."""
         if not self._proven.is_set():
             async with self._probe:
                 # Waiters queued before the first success must not keep taking turns after it.
                 if not self._proven.is_set():
-                    return await self._generate_once(spec, messages, epoch)
-        return await self._generate_once(spec, messages, epoch)
+                    return await attempt()
+        return await attempt()
 
     async def _generate_once(
         self, spec: ModelSpec, messages: list[dict[str, Any]], epoch: int
@@ -81,14 +89,18 @@ class CallGate:
             await self._note_failure(exc)
             return None, str(exc)
         self._succeeded()
-        self._proven.set()
         return result, None
 
     async def judge(
         self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str, trials: int = 1
     ) -> RatingOutcome | None:
         """The judge's verdict on one criterion (the majority of `trials` answers), a failed rating, or
-        None when the work must stop."""
+        None when the work must stop. A run with no generation (a ratings batch) slow-starts on these."""
+        return await self._slow_start(lambda: self._judge_once(spec, sample, criterion, mode, trials))
+
+    async def _judge_once(
+        self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str, trials: int
+    ) -> RatingOutcome | None:
         judge_mode = "detailed" if mode == "detailed" else "fast"
         text, values = sample.response, sample.variables
 
@@ -113,6 +125,8 @@ class CallGate:
 
     def _succeeded(self) -> None:
         self._streak = ("", 0)
+        self._answered = True
+        self._proven.set()
 
     async def _note_failure(self, exc: LLMCallError) -> None:
         """End the job when the provider refuses everything the same way (for example a bad key)."""
@@ -121,6 +135,8 @@ class CallGate:
             self._transient_failures += 1
             if self._transient_failures >= TRANSIENT_BEFORE_PARALLEL:
                 self._proven.set()
+            return
+        if self._answered:
             return
         kind, count = self._streak
         self._streak = (exc.kind, count + 1 if kind == exc.kind else 1)
