@@ -396,13 +396,17 @@ def test_a_slot_waits_for_a_redis_that_comes_back_within_the_outage_bound(redis_
         limiter = RedisLimiter(url, redis_key, 1, outage=60.0)
         server: subprocess.Popen[bytes] | None = None
         try:
-            waiting = asyncio.create_task(limiter.slot().__aenter__())
+            # Held in a name: a slot's context manager that is garbage-collected gives its lease back.
+            slot = limiter.slot()
+            waiting = asyncio.create_task(slot.__aenter__())
             await asyncio.sleep(0.5)  # the acquire is failing against a port nobody listens on yet
             assert not waiting.done()
             binary = str(redis_server_binary())
             server = subprocess.Popen([binary, "--port", str(port), "--save", ""], stdout=subprocess.DEVNULL)
             await waiting
-            return await limiter.holders() == 1
+            held = await limiter.holders() == 1
+            await slot.__aexit__(None, None, None)
+            return held
         finally:
             await limiter.aclose()
             if server is not None:
