@@ -60,12 +60,13 @@ def experiment_stream(job_id: str, interval: float) -> Response:
     database: Database = current_app.extensions["assay_db"]
 
     def generate() -> Iterator[str]:
+        opened = time.monotonic()
         with _following(job_id) as watch:
             seen = 0
 
             def read() -> dict[str, Any]:
                 nonlocal seen
-                status, new_lines, seen = watch.read(database, interval, seen)
+                status, new_lines, seen = watch.read(database, interval, seen, not_before=opened)
                 return {**status, "logs_delta": new_lines or None}
 
             yield from _events(read, interval)
@@ -87,10 +88,17 @@ class JobWatch:
         self._deltas: list[str] = []
         self._cursor = 0
 
-    def read(self, database: Database, interval: float, seen: int) -> tuple[dict[str, Any], str, int]:
-        """The status, the log after the first `seen` deltas, and how many deltas there are now."""
+    def read(
+        self, database: Database, interval: float, seen: int, not_before: float = float("-inf")
+    ) -> tuple[dict[str, Any], str, int]:
+        """The status, the log after the first `seen` deltas, and how many deltas there are now.
+
+        The status is from a read at `not_before` (a `time.monotonic()` value) or later: a stream opened
+        after a change (a page reloaded after its cancel) must not start with what other streams read before.
+        """
         with self._lock:  # the streams that ask meanwhile wait for this read instead of making their own
-            if time.monotonic() - self._read_at >= min(interval, MAX_STALE_SECONDS):
+            stale = time.monotonic() - self._read_at >= min(interval, MAX_STALE_SECONDS)
+            if stale or self._read_at < not_before:
                 with database.session() as session:
                     job = session.get_one(Job, self.job_id)
                     status = runs.experiment_status(session, job, for_sdk=False, log_cursor=self._cursor)

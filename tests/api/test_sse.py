@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 
 from flask import Flask
@@ -43,6 +44,23 @@ def test_twenty_watchers_of_a_job_share_one_read(app: Flask, project: ProjectHan
             thread.join()
 
     assert _statements(database, twenty) == one
+
+
+def test_a_watcher_that_joins_after_a_change_never_sees_the_shared_older_read(
+    app: Flask, project: ProjectHandle
+) -> None:
+    database: Database = app.extensions["assay_db"]
+    plan, _ = new_run(database, project, make_experiment(project, 3))
+    watch = JobWatch(plan.job_id)
+    with database.session() as session:
+        jobs.mark_started(session, plan.job_id)
+    assert watch.read(database, 60.0, 0)[0]["status"] == "STARTED"  # an older stream's read, fresh for a minute
+    with database.session() as session:
+        jobs.finish(session, session.get_one(Job, plan.job_id), TaskState.REVOKED)
+    opened = time.monotonic()
+
+    assert watch.read(database, 60.0, 0)[0]["status"] == "STARTED"  # the older stream: shared until due
+    assert watch.read(database, 60.0, 0, not_before=opened)[0]["status"] == "REVOKED"
 
 
 def test_each_stream_gets_every_log_line_once(app: Flask, project: ProjectHandle) -> None:
