@@ -1,11 +1,11 @@
 """The model-call layer: chat completions with retries, concurrency limits, the judge and generators.
 
-Pure asyncio; no database, Flask or Celery. Clients are cached per event loop, so code that runs
+Pure asyncio; no database, Flask or Celery. HTTP transports are cached per event loop, so code that runs
 its own loop (a Celery task) should ``await close_all()`` before the loop ends.
 """
 
 from .calls import ChatResult, ModelSpec, chat, limiter_for
-from .clients import close_all, get_client
+from .clients import close_all, get_transport
 from .errors import ErrorKind, JudgeParseError, LLMCallError, LLMError, LLMOutputError
 from .generate import generate_criteria, generate_entry
 from .judge import Verdict, fill_placeholders, judge, judge_k
@@ -34,7 +34,7 @@ __all__ = [
     "fill_placeholders",
     "generate_criteria",
     "generate_entry",
-    "get_client",
+    "get_transport",
     "judge",
     "limiter_for",
 ]

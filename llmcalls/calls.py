@@ -9,18 +9,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from redis.asyncio import Redis
 
 from services import metrics
 
-from .clients import DEFAULT_BASE_URL, DEFAULT_MAX_CONNECTIONS, get_client
+from .clients import DEFAULT_BASE_URL, DEFAULT_MAX_CONNECTIONS, Transport, TransportKind, get_transport
 from .errors import ErrorKind, LLMCallError
 from .limiter import Limiter, LocalLimiter, RedisLimiter
 from .outbound import OutboundPolicy, OutboundRefused, check_url_async
-from .retry import RetryPolicy, Sleep, UnreadableResponse, call_with_retries
+from .retry import RetryPolicy, Sleep, UnreadableResponse, call_with_retries, is_rate_limit
 
 Message = dict[str, Any]
 _SYSTEM_ROLES = frozenset({"system", "developer"})
@@ -51,6 +48,8 @@ class ModelSpec:
     """Concurrent calls allowed to this provider account: the limit of :func:`limiter_for`."""
     outbound: OutboundPolicy | None = None
     """The policy ``base_url`` is checked against before every call; ``None`` for the operator's own URL."""
+    transport: TransportKind = "aiohttp"
+    """Which HTTP path carries the call (see :mod:`llmcalls.clients`)."""
 
     def retry_policy(self, sleep: Sleep | None = None) -> RetryPolicy:
         """The retry policy this spec asks for (``sleep`` is injectable for unit tests)."""
@@ -117,16 +116,16 @@ async def chat(
     started = time.monotonic()
     what = f"chat completion with {spec.model!r} at {spec.base_url or DEFAULT_BASE_URL}"
     await _check_outbound(spec, what)
-    # The client is shared by every spec of this endpoint, so its pool is sized generously and
+    # The transport is shared by every spec of this endpoint, so its pool is sized generously and
     # never becomes a hidden second limit; the limiter bounds concurrency.
     pool = max(spec.max_connections, DEFAULT_MAX_CONNECTIONS)
-    client = get_client(spec.base_url, spec.api_key, timeout=spec.timeout, max_connections=pool)
-    params = request_params(spec, messages, response_format)
+    transport = get_transport(spec.base_url, spec.api_key, kind=spec.transport, max_connections=pool)
+    body = request_body(spec, messages, response_format)
 
     model_seconds: list[float] = []
 
-    async def attempt(seconds_left: float) -> ChatCompletion:
-        return await _attempt(client, params, limiter, seconds_left, model_seconds)
+    async def attempt(seconds_left: float) -> dict[str, Any]:
+        return await _attempt(transport, body, spec.timeout, limiter, seconds_left, model_seconds)
 
     try:
         completion, attempts = await call_with_retries(attempt, spec.retry_policy(sleep), what=what, deadline=deadline)
@@ -151,10 +150,10 @@ async def _check_outbound(spec: ModelSpec, what: str) -> None:
         raise LLMCallError(what, kind=ErrorKind.REFUSED, provider_message=f"llm_base_url refused: {exc}") from None
 
 
-def request_params(
+def request_body(
     spec: ModelSpec, messages: Sequence[Mapping[str, Any]], response_format: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """The keyword arguments of ``chat.completions.create``; optional settings only when set."""
+    """The JSON body of ``POST /chat/completions``; optional settings only when set."""
     optional = {
         "temperature": spec.temperature,
         "top_p": spec.top_p,
@@ -164,7 +163,6 @@ def request_params(
     }
     params: dict[str, Any] = {"model": spec.model, "messages": with_system_message(spec, messages)}
     params.update({name: value for name, value in optional.items() if value is not None})
-    params["timeout"] = spec.timeout
     return params
 
 
@@ -177,20 +175,26 @@ def with_system_message(spec: ModelSpec, messages: Sequence[Mapping[str, Any]]) 
 
 
 async def _attempt(
-    client: AsyncOpenAI, params: dict[str, Any], limiter: Limiter | None, seconds_left: float, timing: list[float]
-) -> ChatCompletion:
+    transport: Transport,
+    body: dict[str, Any],
+    timeout: float,
+    limiter: Limiter | None,
+    seconds_left: float,
+    timing: list[float],
+) -> dict[str, Any]:
     if limiter is None:
-        return _checked(await _timed(client, params, timing))
+        return _checked(await _timed(transport, body, timeout, timing))
     async with limiter.slot(timeout=seconds_left):
         try:
-            completion = await _timed(client, params, timing)
-        except openai.RateLimitError:
-            metrics.rate_limited(params["model"])
-            await limiter.on_rate_limit()
-            await _report_limit(params["model"], limiter, now=True)
+            completion = await _timed(transport, body, timeout, timing)
+        except Exception as exc:
+            if is_rate_limit(exc):
+                metrics.rate_limited(body["model"])
+                await limiter.on_rate_limit()
+                await _report_limit(body["model"], limiter, now=True)
             raise
     await limiter.on_success()
-    await _report_limit(params["model"], limiter)
+    await _report_limit(body["model"], limiter)
     return _checked(completion)
 
 
@@ -204,51 +208,67 @@ async def _report_limit(model: str, limiter: Limiter, now: bool = False) -> None
         return
 
 
-async def _timed(client: AsyncOpenAI, params: dict[str, Any], timing: list[float]) -> ChatCompletion:
+async def _timed(transport: Transport, body: dict[str, Any], timeout: float, timing: list[float]) -> dict[str, Any]:
     started = time.monotonic()
-    completion = await _create(client, params)
+    completion = await transport.complete(body, timeout)
     timing.append(time.monotonic() - started)
     return completion
 
 
-async def _create(client: AsyncOpenAI, params: dict[str, Any]) -> ChatCompletion:
-    # The request `chat.completions.create` makes, without its walk over the typed parameters on every
-    # call (about a third of the client's CPU time, measured): ours are plain JSON already.
-    body = {name: value for name, value in params.items() if name != "timeout"}
-    options = {"timeout": params["timeout"]}
-    return await client.post("/chat/completions", body=body, options=options, cast_to=ChatCompletion)
-
-
-def _checked(completion: ChatCompletion) -> ChatCompletion:
-    if not completion.choices:
+def _checked(completion: dict[str, Any]) -> dict[str, Any]:
+    """The completion, once the parts that are stored are there and of their type (else retried as unreadable)."""
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or not choices:
         raise UnreadableResponse("the completion has no choices")
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise UnreadableResponse("the completion's first choice has no message")
+    if not isinstance(message.get("content"), str | None):
+        raise UnreadableResponse("the message's content is not a string")
+    if not isinstance(completion.get("usage"), dict | None):
+        raise UnreadableResponse("the completion's usage is not an object")
     return completion
 
 
-def _result(spec: ModelSpec, completion: ChatCompletion, attempts: int, duration: float) -> ChatResult:
-    choice = completion.choices[0]
-    usage = completion.usage
-    prompt_tokens = usage.prompt_tokens if usage else 0
-    completion_tokens = usage.completion_tokens if usage else 0
-    details = usage.completion_tokens_details if usage else None
+def _result(spec: ModelSpec, completion: dict[str, Any], attempts: int, duration: float) -> ChatResult:
+    choice = completion["choices"][0]
+    usage = completion.get("usage") or {}
+    prompt_tokens = _count(usage, "prompt_tokens")
+    completion_tokens = _count(usage, "completion_tokens")
+    details = usage.get("completion_tokens_details")
+    model = completion.get("model")
     return ChatResult(
-        content=choice.message.content or "",
-        message=message_dict(choice.message),
-        model=completion.model or spec.model,
+        content=choice["message"].get("content") or "",
+        message=message_dict(choice["message"]),
+        model=model if isinstance(model, str) and model else spec.model,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        reasoning_tokens=(details.reasoning_tokens or 0) if details else 0,
+        reasoning_tokens=_count(details, "reasoning_tokens") if isinstance(details, dict) else 0,
         duration=duration,
         input_cost=prompt_tokens * spec.input_price_per_mtok / 1_000_000,
         output_cost=completion_tokens * spec.output_price_per_mtok / 1_000_000,
         attempts=attempts,
-        finish_reason=choice.finish_reason,
+        finish_reason=choice.get("finish_reason"),
     )
 
 
-def message_dict(message: ChatCompletionMessage) -> Message:
+def _count(usage: Mapping[str, Any], name: str) -> int:
+    value = usage.get(name)
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def message_dict(message: Mapping[str, Any]) -> Message:
     """The assistant message as a plain dict, ready to store or to send back in a conversation."""
-    result: Message = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        result["tool_calls"] = [call.model_dump(exclude_none=True) for call in message.tool_calls]
+    result: Message = {"role": message.get("role") or "assistant", "content": message.get("content")}
+    if message.get("tool_calls"):
+        result["tool_calls"] = _without_none(message["tool_calls"])
     return result
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_none(item) for item in value]
+    return value

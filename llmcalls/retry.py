@@ -39,6 +39,14 @@ class UnreadableResponse(Exception):
     """A 200 answer without the parts a chat completion must have (retried like a 5xx)."""
 
 
+class AttemptFailed(Exception):
+    """An attempt that failed in a way already classified (the aiohttp transport raises these)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How often and how long to retry. ``sleep``/``random`` are injectable for unit tests."""
@@ -126,8 +134,10 @@ def _give_up(failure: Failure, what: str, attempts: int) -> LLMCallError:
 
 def classify(exc: BaseException) -> Failure:
     """Map an exception from one attempt to a :class:`Failure`; re-raise anything unknown."""
+    if isinstance(exc, AttemptFailed):
+        return exc.failure
     if isinstance(exc, openai.APIStatusError):
-        return _status_failure(exc)
+        return status_failure(exc.status_code, exc.response.headers, exc.body, exc.message)
     if isinstance(exc, openai.APIConnectionError) and (refused := _connection_cause(exc)):
         return Failure(ErrorKind.CONNECTION, None, f"cannot connect ({refused})")
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
@@ -143,23 +153,29 @@ def classify(exc: BaseException) -> Failure:
     raise exc
 
 
-def _status_failure(exc: openai.APIStatusError) -> Failure:
-    status = exc.status_code
+def is_rate_limit(exc: BaseException) -> bool:
+    """Whether an attempt failed with HTTP 429, whichever transport made it."""
+    if isinstance(exc, AttemptFailed):
+        return exc.failure.kind is ErrorKind.RATE_LIMITED
+    return isinstance(exc, openai.RateLimitError)
+
+
+def status_failure(status: int, headers: Mapping[str, str], body: object, fallback: str) -> Failure:
+    """An HTTP error answer as a :class:`Failure`: its kind, the provider's message, its ``Retry-After``."""
     kind = _STATUS_KINDS.get(status)
     if kind is None:
         kind = ErrorKind.SERVER_ERROR if status >= 500 else ErrorKind.CLIENT_ERROR
-    return Failure(kind, status, provider_message(exc), parse_retry_after(exc.response.headers))
+    return Failure(kind, status, provider_message(body, fallback), parse_retry_after(headers))
 
 
-def provider_message(exc: openai.APIStatusError) -> str:
-    """The provider's own error message (``error.message`` in OpenAI's body shape)."""
-    body = exc.body
+def provider_message(body: object, fallback: str) -> str:
+    """The provider's own error message (``error.message`` in OpenAI's body shape), else ``fallback``."""
     if isinstance(body, Mapping):
         inner = body.get("error", body)
         message = inner.get("message") if isinstance(inner, Mapping) else inner
         if message:
             return str(message)
-    return exc.message
+    return fallback
 
 
 def _connection_cause(exc: BaseException) -> BaseException | None:

@@ -103,6 +103,7 @@ def _default_spec(settings: Settings, model: str) -> ModelSpec:
         base_url=settings.llm_base_url,
         api_key=settings.openai_api_key or "unset",
         max_connections=settings.llm_max_connections,
+        transport=settings.llm_transport,
     )
 
 
@@ -132,6 +133,7 @@ def spec_for(config: LLMConfig | None, settings: Settings, judge: bool = False) 
         output_price_per_mtok=config.output_price_per_mtok or 0.0,
         max_connections=config.max_connections,
         outbound=policy_from(settings.llm_allowed_hosts),
+        transport=settings.llm_transport,
     )
 
 

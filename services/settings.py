@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # judge (ASSAY_JUDGE_MODEL) is "default", which null, "latest" and unknown versions resolve to.
     judge_versions: dict[str, str] = {}
     llm_max_connections: int = 32
+    # The HTTP path of model calls: "aiohttp" (one aiohttp session per provider, the answer read as JSON)
+    # or "openai" (the openai package's client, about five times the CPU per call).
+    llm_transport: Literal["aiohttp", "openai"] = "aiohttp"
     openai_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "ASSAY_OPENAI_API_KEY", "openai_api_key")
     )

@@ -37,9 +37,15 @@ def _forget_output_formats() -> Iterator[None]:
 
 
 @pytest.fixture
-def spec(fake: FakeLLM) -> Callable[..., ModelSpec]:
+def transport() -> str:
+    """The HTTP path of ``spec``'s calls; modules that pin down behaviour of both parametrize it."""
+    return "aiohttp"
+
+
+@pytest.fixture
+def spec(fake: FakeLLM, transport: str) -> Callable[..., ModelSpec]:
     """``spec(**overrides)``: a ModelSpec for the fake server."""
-    base = ModelSpec(model="fake-model", base_url=fake.base_url, api_key="test-key", timeout=10.0)
+    base = ModelSpec(model="fake-model", base_url=fake.base_url, api_key="test-key", timeout=10.0, transport=transport)
 
     def make(**overrides: Any) -> ModelSpec:
         return replace(base, **overrides)

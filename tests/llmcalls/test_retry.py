@@ -10,6 +10,7 @@ import pytest
 
 from fakellm import FakeLLM
 from llmcalls import ErrorKind, LLMCallError, ModelSpec, chat
+from llmcalls.clients import TRANSPORTS
 from llmcalls.retry import RetryPolicy, parse_retry_after
 
 from .conftest import RecordedSleep, settled_statuses
@@ -22,6 +23,12 @@ HELLO = [{"role": "user", "content": "hello"}]
 # Timestamps come from one clock on one host; this covers float rounding and scheduler noise only.
 SLACK = 0.05
 DEFAULTS = RetryPolicy()
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every test here runs over both HTTP paths: they must answer and fail alike."""
+    return request.param
 
 
 def test_429_then_500_succeeds_on_third_attempt_after_retry_after(fake: FakeLLM, spec: Spec, run: Run) -> None:
@@ -101,8 +108,8 @@ def test_malformed_body_is_retried(fake: FakeLLM, spec: Spec, run: Run, recorded
     assert run(chat(spec(), HELLO, sleep=recorded_sleep)).attempts == 2
 
 
-def test_connection_refused_is_retried_then_fails(run: Run, recorded_sleep: RecordedSleep) -> None:
-    dead = ModelSpec(model="m", base_url="http://127.0.0.1:9/v1", max_retries=2, timeout=5)
+def test_connection_refused_is_retried_then_fails(transport: str, run: Run, recorded_sleep: RecordedSleep) -> None:
+    dead = ModelSpec(model="m", base_url="http://127.0.0.1:9/v1", max_retries=2, timeout=5, transport=transport)
 
     with pytest.raises(LLMCallError) as caught:
         run(chat(dead, HELLO, sleep=recorded_sleep))
