@@ -208,15 +208,17 @@ async def _report_limit(model: str, limiter: Limiter, now: bool = False) -> None
         return
 
 
-async def _timed(transport: Transport, body: dict[str, Any], timeout: float, timing: list[float]) -> dict[str, Any]:
+async def _timed(transport: Transport, body: dict[str, Any], timeout: float, timing: list[float]) -> Any:
     started = time.monotonic()
     completion = await transport.complete(body, timeout)
     timing.append(time.monotonic() - started)
     return completion
 
 
-def _checked(completion: dict[str, Any]) -> dict[str, Any]:
+def _checked(completion: Any) -> dict[str, Any]:
     """The completion, once the parts that are stored are there and of their type (else retried as unreadable)."""
+    if not isinstance(completion, dict):
+        raise UnreadableResponse("the answer is not a JSON object")
     choices = completion.get("choices")
     if not isinstance(choices, list) or not choices:
         raise UnreadableResponse("the completion has no choices")
