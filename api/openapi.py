@@ -5,10 +5,12 @@ Swagger UI at /api/v0/docs from flask-swagger-ui's own files (nothing is loaded 
 from __future__ import annotations
 
 import functools
+import json
 import re
+import threading
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, redirect
+from flask import Blueprint, Flask, Response, redirect
 from flask_swagger_ui import get_swaggerui_blueprint
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
@@ -176,9 +178,19 @@ def build_spec() -> dict[str, Any]:
     )
 
 
+@functools.cache
+def _spec_json() -> bytes:
+    return json.dumps(build_spec()).encode()
+
+
+_building = threading.Lock()
+
+
 @bp.get("/openapi.json")
 def spec() -> Response:
-    return jsonify(build_spec())
+    with _building:  # requests that arrive during the first build wait for it rather than each building one
+        body = _spec_json()
+    return Response(body, mimetype="application/json")
 
 
 @bp.get("/docs")

@@ -51,7 +51,9 @@ def wait_for_url(url: str, timeout: float, exited: Callable[[], str | None] = la
         if (name := exited()) is not None:
             raise NotAnswering(f"{name} exited before {url} answered")
         try:
-            urllib.request.urlopen(url, timeout=1)
+            # A slow first answer is waited for, not abandoned and asked again: on a loaded host each
+            # abandoned request would leave the server more work (it still builds the answer).
+            urllib.request.urlopen(url, timeout=max(1.0, deadline - time.monotonic()))
             return
         except urllib.error.HTTPError:
             return

@@ -43,7 +43,7 @@ class FakeLLM:
         config: Mapping[str, Any] | None = None,
         *,
         host: str = "127.0.0.1",
-        startup_timeout: float = 30.0,
+        startup_timeout: float = 120.0,
         log_size: int | None = None,
         **config_kwargs: Any,
     ) -> None:

@@ -19,7 +19,7 @@ from cli.up import free_port, redis_server_binary, wait_for_url
 from tests.conftest import create_pg_database, drop_pg_database, fake_host
 
 
-def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = None) -> None:
     """`wait_for_url`, failing at once if `proc` exits first."""
     wait_for_url(url, timeout, lambda: None if proc is None or proc.poll() is None else f"pid {proc.pid}")
 
