@@ -40,7 +40,8 @@ def _principal() -> Principal | None:
 
 
 def _before_request() -> None:
-    if request.endpoint in PUBLIC_ENDPOINTS or not request.path.startswith("/api/"):
+    # A project-scoped route has authenticated already (`bind_project` runs first): once per request.
+    if request.endpoint in PUBLIC_ENDPOINTS or not request.path.startswith("/api/") or "principal" in g:
         return
     g.principal = _authenticate()
 

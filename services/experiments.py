@@ -96,6 +96,10 @@ def create(session: Session, settings: Settings, project_id: int, body: Experime
         prompt_template_id=template.id if template else None,
         collection_id=collection.id,
         criterion_set_id=criterion_set.id,
+        # The rows too (they agree with the ids): the view serialises them without loading them again.
+        prompt_template=template,
+        collection=collection,
+        criterion_set=criterion_set,
         llm_config_id=body.llm_config_id,
         rating_mode=body.rating_mode,
         rating_version=execution.resolve_rating_version(settings, body.rating_version),

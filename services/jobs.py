@@ -216,7 +216,11 @@ def rejection_reason(session: Session, job: Job) -> str | None:
     """Why a queued experiment job can no longer run as it was asked for, if it cannot."""
     if job.kind != JobKind.EXPERIMENT:
         return None
-    experiment = session.get(Experiment, job.experiment_id)
+    # Two columns, not the experiment with its joined template, collection, set and config: this is on
+    # the path from submit to STARTED.
+    experiment = session.execute(
+        select(Experiment.prompt_template_id, Experiment.llm_config_id).where(Experiment.id == job.experiment_id)
+    ).first()
     if experiment is None or (experiment.prompt_template_id is None and not job.params.get("stored_responses")):
         return "the experiment or its prompt template was deleted after the job was queued"
     if experiment.llm_config_id != job.params.get("llm_config_id", experiment.llm_config_id):

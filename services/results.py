@@ -130,16 +130,20 @@ def response_totals(session: Session, experiment_id: int) -> ResponseTotals:
     )
 
 
-def _per_response(session: Session, experiment_id: int) -> dict[str, list[Any]]:
-    """Each generated response's tokens and duration: the SDK's `*_per_response` lists."""
-    rows = session.execute(
-        select(
-            PromptResponse.input_tokens,
-            PromptResponse.output_tokens,
-            PromptResponse.reasoning_tokens,
-            PromptResponse.duration_seconds,
-        ).where(PromptResponse.experiment_id == experiment_id, PromptResponse.error.is_(None))
-    ).all()
+def _per_response(session: Session, experiment_id: int | None) -> dict[str, list[Any]]:
+    """Each generated response's tokens and duration: the SDK's `*_per_response` lists (empty for None)."""
+    rows = (
+        []
+        if experiment_id is None
+        else session.execute(
+            select(
+                PromptResponse.input_tokens,
+                PromptResponse.output_tokens,
+                PromptResponse.reasoning_tokens,
+                PromptResponse.duration_seconds,
+            ).where(PromptResponse.experiment_id == experiment_id, PromptResponse.error.is_(None))
+        ).all()
+    )
     return {
         "input_tokens_per_response": [r.input_tokens or 0 for r in rows],
         "output_tokens_per_response": [r.output_tokens or 0 for r in rows],
@@ -162,7 +166,9 @@ def _rated_responses(session: Session, experiment_id: int) -> int:
 def compute(session: Session, experiment: Experiment) -> dict[str, Any]:
     """The SDK's ExperimentResults for one experiment, from whatever responses and ratings exist now."""
     totals = response_totals(session, experiment.id)
-    stats = rating_stats(session, experiment.id)
+    # Without responses there are no ratings: a new experiment's view needs no more aggregates.
+    has_responses = totals.responses > 0
+    stats = rating_stats(session, experiment.id) if has_responses else _RatingStats()
     active = session.scalars(
         select(Criterion.id).where(
             Criterion.criterion_set_id == experiment.criterion_set_id, Criterion.superseded.is_(False)
@@ -188,8 +194,8 @@ def compute(session: Session, experiment: Experiment) -> dict[str, Any]:
         "mean_input_tokens": totals.mean(totals.input_tokens),
         "mean_output_tokens": totals.mean(totals.output_tokens),
         "mean_reasoning_tokens": totals.mean(totals.reasoning_tokens),
-        **_per_response(session, experiment.id),
-        "num_rated_responses": _rated_responses(session, experiment.id),
+        **_per_response(session, experiment.id if has_responses else None),
+        "num_rated_responses": _rated_responses(session, experiment.id) if has_responses else 0,
         "num_failed_responses": totals.failed,
         "num_failed_ratings": stats.failed,
         "completed_epochs": totals.completed_epochs,
