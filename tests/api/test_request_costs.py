@@ -5,18 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from tests.conftest import ProjectHandle, recorded_statements
-
-
-def _setup(project: ProjectHandle) -> dict[str, int]:
-    template = project.post("prompt_templates", json={"name": "T", "messages": [{"role": "user", "content": "{{q}}"}]})
-    collection = project.post("collections", json={"name": "C"}).json
-    project.post(f"collections/{collection['id']}/entries", json={"input_values": {"q": "one"}})
-    criteria = project.post("criterion_sets", json={"name": "S", "criteria": [{"criterion_str": "Ok?"}]}).json
-    return {
-        "prompt_template_id": template.json["id"],
-        "collection_id": collection["id"],
-        "criterion_set_id": criteria["id"],
-    }
+from tests.services.conftest import experiment_refs
 
 
 def _rows_of(statements: list[str], table: str) -> list[str]:
@@ -25,7 +14,7 @@ def _rows_of(statements: list[str], table: str) -> list[str]:
 
 
 def test_a_new_experiment_reads_what_it_refers_to_once(app: Flask, project: ProjectHandle) -> None:
-    ids = _setup(project)
+    ids = experiment_refs(project, 1)
     engine = app.extensions["assay_db"].engine
     with recorded_statements(engine) as statements:
         res = project.post("experiments", json={"name": "E", **ids})
@@ -41,8 +30,8 @@ def test_a_new_experiment_reads_what_it_refers_to_once(app: Flask, project: Proj
         "yes": 0.0,
         "no": 0.0,
     }
-    # Authenticated once (one key lookup), each referenced row read once, and no rating aggregates for
-    # an experiment that has no responses yet.
+    # Authenticated once (one key lookup), the collection and the criterion set read once (templates are
+    # read again as the set's linked ones), and no rating aggregates for an experiment without responses.
     assert len([s for s in statements if "WHERE api_keys.key_hash" in s]) == 1
     for table in ("collections", "criterion_sets"):
         assert len(_rows_of(statements, table)) == 1, (table, _rows_of(statements, table))

@@ -14,19 +14,22 @@ from services.states import JobKind
 from tests.conftest import ProjectHandle
 
 
-def make_experiment(project: ProjectHandle, n: int) -> int:
+def experiment_refs(project: ProjectHandle, n: int) -> dict[str, int]:
+    """A template, a collection of `n` entries and a one-criterion set: an experiment body's references."""
     template = project.post("prompt_templates", json={"name": "T", "messages": [{"role": "user", "content": "{{q}}"}]})
     collection = project.post("collections", json={"name": "C"}).json
     for i in range(n):
         project.post(f"collections/{collection['id']}/entries", json={"input_values": {"q": f"q{i}"}})
     criteria = project.post("criterion_sets", json={"name": "S", "criteria": [{"criterion_str": "Ok?"}]}).json
-    body = {
-        "name": "E",
+    return {
         "prompt_template_id": template.json["id"],
         "collection_id": collection["id"],
         "criterion_set_id": criteria["id"],
     }
-    return project.post("experiments", json=body).json["id"]
+
+
+def make_experiment(project: ProjectHandle, n: int) -> int:
+    return project.post("experiments", json={"name": "E", **experiment_refs(project, n)}).json["id"]
 
 
 def new_run(database: Database, project: ProjectHandle, experiment_id: int) -> tuple[Any, list[Any]]:
