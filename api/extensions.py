@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from models.db import Database
 from models.orm import Job
-from services import jobs
+from services import jobs, wakeups
 from services.settings import Settings
 
 
@@ -59,16 +59,19 @@ def init_queue(app: Flask, settings: Settings) -> None:
 
 
 def start_job(job: Job | None) -> str | None:
-    """Send a new job's run messages once the request has committed (see `services.jobs.notify`);
-    returns its id (also when it was rejected at once, and so is sent nothing)."""
+    """Wake the workers for a new job and send its run messages once the request has committed (see
+    `services.wakeups` and `services.jobs.notify`); returns its id (also when it was rejected at once,
+    and so is sent nothing)."""
     if job is None:
         return None
     if count := jobs.run_messages(settings(), job):
         from workers.app import sender
 
         send, database_, job_id = sender(current_app.extensions["assay_celery"]), database(), job.id
+        redis_url = settings().redis_url
 
         def send_messages() -> None:
+            wakeups.publish(redis_url, job_id)  # the workers' schedulers join it before Celery delivers
             jobs.notify(database_, send, job_id, count)
 
         after_commit(send_messages)

@@ -38,8 +38,9 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, sqlite_busy_timeout_ms: int = 30_000) -> Engine:
-    """Create an engine; for SQLite also create the file's folder and enable WAL."""
+def make_engine(url: str, sqlite_busy_timeout_ms: int = 30_000, pre_ping: bool = True) -> Engine:
+    """Create an engine; for SQLite also create the file's folder and enable WAL. `pre_ping=False` saves
+    a round trip per checkout, for callers that retry a unit on a dead connection (`workers.units`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -49,15 +50,15 @@ def make_engine(url: str, sqlite_busy_timeout_ms: int = 30_000) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=20)
 
 
 class Database:
     """Owns the engine and hands out sessions; `session()` is one unit of work with one commit."""
 
-    def __init__(self, url: str, sqlite_busy_timeout_ms: int = 30_000) -> None:
+    def __init__(self, url: str, sqlite_busy_timeout_ms: int = 30_000, pre_ping: bool = True) -> None:
         self.url = url
-        self.engine = make_engine(url, sqlite_busy_timeout_ms)
+        self.engine = make_engine(url, sqlite_busy_timeout_ms, pre_ping)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -197,10 +197,26 @@ def experiment_progress(session: Session, jobs: Sequence[Job]) -> dict[str, dict
 
 def mark_started(session: Session, job_id: str) -> Job | None:
     """PENDING -> STARTED (once); returns the job unless it already ended."""
-    job = session.get(Job, job_id, with_for_update=True)
-    if job is None or job.status in TERMINAL_STATES:
+    # What the start check needs (the experiment's columns, the first chunk's items) comes with the lock,
+    # in one round trip: this is on the path from submit to STARTED.
+    first_items = (
+        select(JobChunk.items)
+        .where(JobChunk.job_id == Job.id)
+        .order_by(JobChunk.position)
+        .limit(1)
+        .scalar_subquery()
+        .label("items")
+    )
+    row = session.execute(
+        select(Job, Experiment.id, Experiment.prompt_template_id, Experiment.llm_config_id, first_items)
+        .outerjoin(Experiment, Experiment.id == Job.experiment_id)
+        .where(Job.id == job_id)
+        .with_for_update(of=Job)
+    ).first()
+    if row is None or row.Job.status in TERMINAL_STATES:
         return None
-    if job.status == TaskState.PENDING and (reason := rejection_reason(session, job)):
+    job = row.Job
+    if job.status == TaskState.PENDING and (reason := rejection_reason(session, job, row)):
         finish(session, job, TaskState.REJECTED, f"REJECTED: {reason}")
         return None
     if job.status == TaskState.PENDING:
@@ -212,33 +228,34 @@ def mark_started(session: Session, job_id: str) -> Job | None:
     return job
 
 
-def rejection_reason(session: Session, job: Job) -> str | None:
-    """Why a queued experiment job can no longer run as it was asked for, if it cannot."""
+def rejection_reason(session: Session, job: Job, started: Any) -> str | None:
+    """Why a queued experiment job can no longer run as it was asked for, if it cannot; `started` holds
+    the experiment's `id`, `prompt_template_id` and `llm_config_id` (all None once it was deleted) and the
+    job's first chunk's `items`."""
     if job.kind != JobKind.EXPERIMENT:
         return None
-    # Two columns, not the experiment with its joined template, collection, set and config: this is on
-    # the path from submit to STARTED.
-    experiment = session.execute(
-        select(Experiment.prompt_template_id, Experiment.llm_config_id).where(Experiment.id == job.experiment_id)
-    ).first()
-    if experiment is None or (experiment.prompt_template_id is None and not job.params.get("stored_responses")):
+    if started.id is None or (started.prompt_template_id is None and not job.params.get("stored_responses")):
         return "the experiment or its prompt template was deleted after the job was queued"
-    if experiment.llm_config_id != job.params.get("llm_config_id", experiment.llm_config_id):
+    if started.llm_config_id != job.params.get("llm_config_id", started.llm_config_id):
         return "the experiment's LLM config changed after the job was queued"
-    if _all_entries_deleted(session, job):
+    if _all_entries_deleted(session, job, started.items):
         return "every entry of the collection was deleted after the job was queued"
     return None
 
 
-def _all_entries_deleted(session: Session, job: Job, batch: int = 1000) -> bool:
-    """Whether none of the job's entries exists, looking at a batch of them at a time: the first
-    batch settles it unless entries were deleted (one IN list of 100,000 ids is past PostgreSQL's limit)."""
+def _all_entries_deleted(session: Session, job: Job, first_items: list[Any] | None = None, batch: int = 1000) -> bool:
+    """Whether none of the job's entries exists: one entry of the first chunk's `first_items` settles it;
+    otherwise every chunk is read and its entries looked at a batch at a time (one IN list of 100,000 ids
+    is past PostgreSQL's limit)."""
+    if first_items and _any_entry_exists(session, [entry_id for entry_id, _ in first_items]):
+        return False
     items = session.scalars(select(JobChunk.items).where(JobChunk.job_id == job.id).order_by(JobChunk.position)).all()
     entry_ids = [entry_id for chunk in items for entry_id, _ in chunk]
-    for ids in in_batches(entry_ids, batch):
-        if session.scalar(select(Entry.id).where(Entry.id.in_(ids)).limit(1)) is not None:
-            return False
-    return bool(entry_ids)
+    return bool(entry_ids) and not any(_any_entry_exists(session, ids) for ids in in_batches(entry_ids, batch))
+
+
+def _any_entry_exists(session: Session, entry_ids: Sequence[int]) -> bool:
+    return session.scalar(select(Entry.id).where(Entry.id.in_(entry_ids)).limit(1)) is not None
 
 
 def claim_chunk(

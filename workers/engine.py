@@ -42,7 +42,8 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.database = Database(settings.database_url, settings.sqlite_busy_timeout_ms)
+        # No pre-ping: every unit runs again on a fresh connection when its connection died (workers.units).
+        self.database = Database(settings.database_url, settings.sqlite_busy_timeout_ms, pre_ping=False)
         self.units = Units(self.database, settings.db_outage_seconds)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.loop = asyncio.new_event_loop()
@@ -57,6 +58,7 @@ class Engine:
         self._limiter_redis: Redis | None = None
         self._inflight: asyncio.Semaphore | None = None
         self._evaluators: EvaluatorPool | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         self._thread = threading.Thread(target=self._serve, name="assay-engine", daemon=True)
         self._thread.start()
 
@@ -66,8 +68,15 @@ class Engine:
         self.loop.run_forever()
 
     def call_soon(self, coroutine: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        """Run `coroutine()` on the engine's loop (thread-safe)."""
-        asyncio.run_coroutine_threadsafe(coroutine(), self.loop)
+        """Run `coroutine()` on the engine's loop (thread-safe), for as long as it runs: the loop itself
+        keeps only weak references to tasks, and one waiting on a socket can be collected mid-run."""
+
+        def start() -> None:
+            task = self.loop.create_task(coroutine())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        self.loop.call_soon_threadsafe(start)
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(session, *args)` as one transaction in the database thread pool, again on a fresh

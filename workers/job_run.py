@@ -1,5 +1,5 @@
 """Scheduling: one process's share of one job (claim chunks, watch the job, renew leases, finish it),
-and the process's set of such runs (`Scheduler`), joined by message or by scouting.
+and the process's set of such runs (`Scheduler`), joined by message, by wake-up or by scouting.
 
 Several processes run the same job at once; the chunk leases in the database decide who does
 what. A participant that finds nothing to lease but chunks still leased by others waits for those
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.orm import Job, JobChunk
-from services import heartbeat, jobs, logs, metrics
+from services import heartbeat, jobs, logs, metrics, wakeups
 from services.states import TERMINAL_STATES
 from workers.cache import CallCache
 from workers.engine import Engine, engine
@@ -204,14 +204,16 @@ class JobRun:
 
 
 class Scheduler:
-    """This process's job runs: joins a job when a message names it, and scouts for every job with
-    free or expired chunks, so all live workers share the work and a dead worker's leases are taken
-    over without waiting for a new message."""
+    """This process's job runs: joins a job when a message or a wake-up (`services.wakeups`) names it,
+    and scouts for every job with free or expired chunks, so all live workers share the work and a dead
+    worker's leases are taken over without waiting for a new message."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._runs: dict[str, asyncio.Task[None]] = {}
         engine.call_soon(self._scout)
+        if redis_url := engine.settings.redis_url:
+            engine.call_soon(lambda: wakeups.listen(redis_url, self._start))
 
     async def _scout(self) -> None:
         while True:

@@ -169,8 +169,9 @@ class OwnRedis:
 
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A module's stack; a test module may set `STACK_ENV` to change settings (limits, leases), and
-    `STACK_OWN_REDIS = True` to get a Redis of its own (`stack.redis`) that its tests may stop."""
+    """A module's stack; a test module may set `STACK_ENV` to change settings (limits, leases),
+    `STACK_OWN_REDIS = True` to get a Redis of its own (`stack.redis`) that its tests may stop, and
+    `STACK_SWEEPER = False` to run without the sweeper (which re-sends run messages)."""
     from fakellm.testing import FakeLLM
 
     tmp = tmp_path_factory.mktemp("stack")
@@ -212,15 +213,16 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             stderr=subprocess.STDOUT,
         )
     )
-    sweeper_log = open(tmp / "sweeper.log", "w")  # noqa: SIM115
-    procs.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "cli", "sweeper", "--interval", "1", "--stale-after", "5"],
-            env=env,
-            stdout=sweeper_log,
-            stderr=subprocess.STDOUT,
+    if getattr(request.module, "STACK_SWEEPER", True):
+        sweeper_log = open(tmp / "sweeper.log", "w")  # noqa: SIM115
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "cli", "sweeper", "--interval", "1", "--stale-after", "5"],
+                env=env,
+                stdout=sweeper_log,
+                stderr=subprocess.STDOUT,
+            )
         )
-    )
     stack = Stack(f"http://127.0.0.1:{port}", env, fake, tmp, [], procs, own_redis)
     try:
         stack.start_worker("w1")
