@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 
 import redis
 
@@ -13,18 +14,27 @@ from services import wakeups
 REDIS = os.environ.get("ASSAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
 
 
+async def _until(condition: Callable[[], object]) -> None:
+    """Poll without blocking the loop the listener runs on (callers bound the wait)."""
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+def _subscribed(client: redis.Redis, url: str) -> bool:
+    return bool(client.pubsub_numsub(wakeups.channel(url))[0][1])
+
+
 async def _listen_until(url: str, expected: int, publish: list[tuple[str, str]]) -> list[str]:
     """Listen on `url`, publish `publish` ((url, job id) pairs) once subscribed, return what arrived."""
     heard: list[str] = []
     listener = asyncio.create_task(wakeups.listen(url, heard.append, retry_seconds=0.05))
+    client = redis.Redis.from_url(url)
     try:
         async with asyncio.timeout(10):
-            while not redis.Redis.from_url(url).pubsub_numsub(wakeups.channel(url))[0][1]:
-                await asyncio.sleep(0.01)
+            await _until(lambda: _subscribed(client, url))
             for target, job_id in publish:
                 wakeups.publish(target, job_id)
-            while len(heard) < expected:
-                await asyncio.sleep(0.01)
+            await _until(lambda: len(heard) >= expected)
             await asyncio.sleep(0.1)  # anything that should not have arrived has had its chance
     finally:
         listener.cancel()
@@ -55,16 +65,13 @@ def test_a_listener_subscribes_again_after_its_connection_is_killed() -> None:
         client = redis.Redis.from_url(url)
         try:
             async with asyncio.timeout(10):
-                while not client.pubsub_numsub(wakeups.channel(url))[0][1]:
-                    await asyncio.sleep(0.01)
+                await _until(lambda: _subscribed(client, url))
                 for peer in client.client_list():  # what a Redis restart does to the subscriber
                     if peer["db"] == "13" and int(peer["sub"]):
                         client.client_kill_filter(_id=peer["id"])
-                while not client.pubsub_numsub(wakeups.channel(url))[0][1]:
-                    await asyncio.sleep(0.01)
+                await _until(lambda: _subscribed(client, url))
                 wakeups.publish(url, "job-after-the-fault")
-                while not heard:
-                    await asyncio.sleep(0.01)
+                await _until(lambda: heard)
         finally:
             listener.cancel()
         return heard
