@@ -85,23 +85,31 @@ def create(
         )
         job.finished_at = now()
     session.add(job)
-    size = max(1, settings.job_chunk_size)
     if job.status != TaskState.REJECTED:
         session.add_all(
-            JobChunk(job_id=job.id, position=i, items=list(items[start : start + size]))
-            for i, start in enumerate(range(0, len(items), size))
+            JobChunk(job_id=job.id, position=i, items=list(items[start:end]))
+            for i, (start, end) in enumerate(chunk_bounds(len(items), settings.job_chunk_size))
         )
     session.flush()
     metrics.job_state(kind, job.status)
     return job
 
 
+def chunk_bounds(total: int, size: int) -> list[tuple[int, int]]:
+    """Each chunk's [start, end) among a job's items: `size` items, but the job's last 4 x `size` in
+    chunks of a quarter of that, so the job's end is spread over every worker taking part instead of
+    waiting for one worker's last big chunk while the others have nothing left to claim."""
+    size = max(1, size)
+    small, tail = max(1, size // 4), max(0, total - 4 * size)
+    bounds = [(start, min(start + size, tail)) for start in range(0, tail, size)]
+    return bounds + [(start, min(start + small, total)) for start in range(tail, total, small)]
+
+
 def run_messages(settings: Settings, job: Job) -> int:
     """How many run messages a new job is sent: one per chunk up to the fanout; none unless PENDING."""
     if job.status != TaskState.PENDING:
         return 0
-    chunks = -(-job.total // max(1, settings.job_chunk_size))
-    return min(settings.job_fanout, max(1, chunks))
+    return min(settings.job_fanout, max(1, len(chunk_bounds(job.total, settings.job_chunk_size))))
 
 
 def _is_uuid(text: str) -> bool:

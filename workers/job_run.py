@@ -41,6 +41,11 @@ class JobRun:
         self.lost: set[int] = set()
         # The task running each chunk this run holds, until `_work` sees it finish.
         self._chunk_tasks: dict[asyncio.Task[None], int] = {}
+        # Items of each held chunk not finished yet: the run claims another chunk while they are few
+        # enough (`_has_room`), so its calls stay at the cap and it holds no more than it needs (a
+        # worker sitting on queued items while another has none would end the job at half speed).
+        self._unfinished: dict[int, int] = {}
+        self._room = asyncio.Event()
         self.cache: CallCache | None = None
         self.calls: metrics.CallTally | None = None
         self.kind = ""
@@ -101,18 +106,13 @@ class JobRun:
     # -- chunks -----------------------------------------------------------------------------------
 
     async def _work(self, handler: ItemHandler) -> None:
-        # One chunk more than the call cap fills, so slots freed by a chunk's slowest items have work.
-        capacity = -(-self.settings.worker_max_inflight // max(1, self.settings.job_chunk_size)) + 1
         tasks = self._chunk_tasks
         try:
             while not self.stopped.is_set():
-                await self._claim_up_to(capacity, handler)
+                self._room.clear()
+                none_free = await self._claim_while_room(handler)
                 if tasks:
-                    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        tasks.pop(task)
-                        if not task.cancelled():
-                            task.result()
+                    await self._wait_for_chunks(wake_on_room=not none_free)
                     continue
                 if await self._finished_or_wait():
                     return
@@ -121,21 +121,52 @@ class JobRun:
             self._cancel_chunks(self.held)
             await asyncio.gather(*tasks, return_exceptions=True)
             tasks.clear()
+            self._unfinished.clear()
 
-    async def _claim_up_to(self, capacity: int, handler: ItemHandler) -> None:
+    def _has_room(self) -> bool:
+        # A chunk's worth beyond the cap: items between two calls (writing a response before rating
+        # it) hold no slot, and the queued ones take the slots they leave.
+        room = self.settings.worker_max_inflight + self.settings.job_chunk_size
+        return sum(self._unfinished.values()) < room
+
+    async def _claim_while_room(self, handler: ItemHandler) -> bool:
+        """Claim chunks while the held items are fewer than the call cap; True when none was free."""
         lease = self.settings.job_lease_seconds
-        while len(self._chunk_tasks) < capacity and not self.stopped.is_set():
+        while self._has_room() and not self.stopped.is_set():
             chunk = await self.engine.db(jobs.claim_chunk, self.job_id, self.engine.owner, lease, self.held)
             if chunk is None:
-                return
+                return True
             metrics.chunk_claimed(self.kind)
             if chunk.attempts > self.settings.max_chunk_attempts:
                 await self._fail(self._poisoned_message(chunk))
-                return
+                return False
             # A chunk this run lost and has now leased again (its own lease expired while the database
             # was away, say) is its to run again: calls for it must not stay refused.
             self.lost.discard(chunk.id)
+            self._unfinished[chunk.id] = len(chunk.items)
             self._chunk_tasks[asyncio.create_task(self._run_chunk(chunk, handler))] = chunk.id
+        return False
+
+    async def _wait_for_chunks(self, wake_on_room: bool) -> None:
+        """Until a held chunk ends or, when more chunks may be free, until there is room for one."""
+        tasks = self._chunk_tasks
+        room = asyncio.ensure_future(self._room.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {*tasks, room} if wake_on_room else set(tasks), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            room.cancel()
+        for task in done & tasks.keys():
+            self._unfinished.pop(tasks.pop(task), None)
+            if not task.cancelled():
+                task.result()
+
+    def _item_finished(self, chunk_id: int, count: int = 1) -> None:
+        if chunk_id in self._unfinished:
+            self._unfinished[chunk_id] -= count
+            if self._has_room():
+                self._room.set()
 
     def _poisoned_message(self, chunk: JobChunk) -> str:
         """A chunk whose every worker stopped while running it (a crash on one of its items, say) would
@@ -169,9 +200,16 @@ class JobRun:
         current_chunk.set(chunk.id)  # the items' tasks inherit it: a lost lease stops their model calls
         logs.bind(chunk_id=chunk.id)
         works: list[Any] = await handler.load(chunk.items)
-        await asyncio.gather(*(handler.run(w) for w in works))
+        self._item_finished(chunk.id, len(chunk.items) - len(works))  # nothing to do for those
+        await asyncio.gather(*(self._run_item(chunk.id, handler, w) for w in works))
         if not self._must_stop():  # items refused a call are not done: the chunk is not either
             await self.engine.db(jobs.complete_chunk, chunk.id, self.engine.owner)
+
+    async def _run_item(self, chunk_id: int, handler: ItemHandler, work: Any) -> None:
+        try:
+            await handler.run(work)
+        finally:
+            self._item_finished(chunk_id)
 
     # -- watching: leases, cancel, deadline --------------------------------------------------------
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from models.db import Database
-from models.orm import Job
+from models.orm import Job, JobChunk
 from services import jobs
 from services.states import TaskState
 from tests.conftest import ProjectHandle
@@ -61,7 +61,7 @@ def test_a_worker_and_the_sweeper_time_a_job_out_with_one_message(app: Flask, pr
 
 def test_a_claim_repeated_after_its_commit_was_lost_finds_its_own_lease(app: Flask, project: ProjectHandle) -> None:
     database: Database = app.extensions["assay_db"]
-    plan, _ = new_run(database, project, make_experiment(project, 15))  # chunks of 10: two of them
+    plan, _ = new_run(database, project, make_experiment(project, 4))  # a job this short: two chunks of 2
     with database.session() as session:
         first = jobs.claim_chunk(session, plan.job_id, "worker-a", 60)
     with database.session() as session:  # worker-a never learnt it holds `first`, and asks again
@@ -70,3 +70,12 @@ def test_a_claim_repeated_after_its_commit_was_lost_finds_its_own_lease(app: Fla
         nothing = jobs.claim_chunk(session, plan.job_id, "worker-b", 60, running=[other.id])
     assert (again.id, again.attempts) == (first.id, 1)  # not counted as a restart of a dead worker's chunk
     assert other.id != first.id and nothing is None
+
+
+def test_a_jobs_last_items_go_in_small_chunks_so_its_end_is_shared(app: Flask, project: ProjectHandle) -> None:
+    database: Database = app.extensions["assay_db"]
+    plan, _ = new_run(database, project, make_experiment(project, 55))  # chunks of 10, the last 40 of 2
+    with database.session() as session:
+        chunks = session.scalars(select(JobChunk).where(JobChunk.job_id == plan.job_id).order_by(JobChunk.position))
+        sizes = [len(chunk.items) for chunk in chunks]
+    assert sizes == [10, 5] + [2] * 20
