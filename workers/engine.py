@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,8 @@ class Engine:
         self._writes: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._limiters: dict[str, Limiter] = {}
+        # When each model (by its limiter key: URL, key and model) last answered a call of this process.
+        self._answered_at: dict[str, float] = {}
         # One Redis pool for every limiter of this process: one per limiter would keep up to 64 idle
         # connections for each model and key a long-lived worker has ever called.
         self._limiter_redis: Redis | None = None
@@ -151,6 +154,13 @@ class Engine:
             settings = self.settings
             self._evaluators = EvaluatorPool(settings.evaluator_processes, settings.evaluator_timeout_seconds)
         return self._evaluators
+
+    def answered(self, spec: ModelSpec) -> None:
+        self._answered_at[spec.limiter_key] = time.monotonic()
+
+    def answered_within(self, spec: ModelSpec, seconds: float) -> bool:
+        at = self._answered_at.get(spec.limiter_key)
+        return at is not None and time.monotonic() - at < seconds
 
     def limiter(self, spec: ModelSpec) -> Limiter:
         """The cluster-wide limit of a model (Redis), or a per-process one without Redis."""

@@ -21,6 +21,10 @@ from workers.cache import CallCache
 from workers.engine import Engine
 
 TRANSIENT_BEFORE_PARALLEL = 3
+# A model that answered one of this process's calls this recently needs no slow start: its key and URL
+# worked moments ago (a key revoked since still ends the job by the failure streak, at the cost of one
+# round of the cap's calls), and a team running experiment after experiment waits no probe each time.
+ANSWERED_RECENTLY_SECONDS = 300.0
 T = TypeVar("T")
 
 
@@ -66,10 +70,13 @@ class CallGate:
         self, spec: ModelSpec, messages: list[dict[str, Any]], epoch: int = 1
     ) -> tuple[ChatResult | None, str | None]:
         """A generation's result, or None and the error; `Cancelled` when the work must stop."""
-        return await self._slow_start(lambda: self._generate_once(spec, messages, epoch))
+        return await self._slow_start(spec, lambda: self._generate_once(spec, messages, epoch))
 
-    async def _slow_start(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        """`attempt()`, one at a time until a call of this run succeeds, then all at once."""
+    async def _slow_start(self, spec: ModelSpec, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt()`, one at a time until a call of this run succeeds (or the model answered this process
+        recently), then all at once."""
+        if not self._proven.is_set() and self.engine.answered_within(spec, ANSWERED_RECENTLY_SECONDS):
+            self._proven.set()
         if not self._proven.is_set():
             async with self._probe:
                 # Waiters queued before the first success must not keep taking turns after it.
@@ -88,7 +95,7 @@ class CallGate:
         except LLMCallError as exc:
             await self._note_failure(exc)
             return None, str(exc)
-        self._succeeded()
+        self._succeeded(spec)
         return result, None
 
     async def judge(
@@ -96,7 +103,7 @@ class CallGate:
     ) -> RatingOutcome | None:
         """The judge's verdict on one criterion (the majority of `trials` answers), a failed rating, or
         None when the work must stop. A run with no generation (a ratings batch) slow-starts on these."""
-        return await self._slow_start(lambda: self._judge_once(spec, sample, criterion, mode, trials))
+        return await self._slow_start(spec, lambda: self._judge_once(spec, sample, criterion, mode, trials))
 
     async def _judge_once(
         self, spec: ModelSpec, sample: Sample, criterion: CriterionRef, mode: str, trials: int
@@ -120,13 +127,14 @@ class CallGate:
             return RatingOutcome(criterion.id, None, str(exc), spec.model)
         except (JudgeParseError, LLMError) as exc:
             return RatingOutcome(criterion.id, None, str(exc), spec.model)
-        self._succeeded()
+        self._succeeded(spec)
         return RatingOutcome(criterion.id, verdict, None, spec.model)
 
-    def _succeeded(self) -> None:
+    def _succeeded(self, spec: ModelSpec) -> None:
         self._streak = ("", 0)
         self._answered = True
         self._proven.set()
+        self.engine.answered(spec)
 
     async def _note_failure(self, exc: LLMCallError) -> None:
         """End the job when the provider refuses everything the same way (for example a bad key)."""
