@@ -40,6 +40,8 @@ def _verdict(name: str, figures: dict[str, Any]) -> str:
         extra = f"; page {page:.0f} ms (target <= 100: {'met' if page <= 100 else 'MISSED'})"
     if name == "P5":
         extra = f"; streams on time {figures['streams_on_time']}/{figures['streams']} (target 500)"
+    if name == "P7":
+        extra = f"; against the bare client run beside each run {figures['normalised_spread']:.2f}"
     return f"{key} {value:.2f} (target {op} {target}: {'met' if met else 'MISSED'}){extra}"
 
 

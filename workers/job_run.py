@@ -130,7 +130,7 @@ class JobRun:
         return sum(self._unfinished.values()) < room
 
     async def _claim_while_room(self, handler: ItemHandler) -> bool:
-        """Claim chunks while the held items are fewer than the call cap; True when none was free."""
+        """Claim chunks while the run has room for more items (`_has_room`); True when none was free."""
         lease = self.settings.job_lease_seconds
         while self._has_room() and not self.stopped.is_set():
             chunk = await self.engine.db(jobs.claim_chunk, self.job_id, self.engine.owner, lease, self.held)
