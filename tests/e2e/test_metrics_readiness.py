@@ -105,13 +105,24 @@ def _check_logs(stack: Stack, calls: int) -> None:
     assert len(started) == 1 and started[0]["component"] == "worker"
     assert started[0]["job_id"]
     assert any(line["message"] == "SUCCESS" and line["job_id"] == started[0]["job_id"] for line in worker_lines)
-    # Each worker's share of the job's model calls, in the run log and so in the worker's log.
-    shares = [line["message"] for line in worker_lines if line["message"].startswith("Model calls here: ")]
-    answered = [int(re.match(r"Model calls here: (\d+) answered, 0 failed; 0 retries", m).group(1)) for m in shares]
-    assert sum(answered) == calls
+    # Each worker's share of the job's model calls, in the run log and so in the worker's log. A worker
+    # that did not end the job logs its share when its run stops (its watcher sees the job ended): after
+    # the SUCCESS line, so it is waited for.
+    deadline = time.monotonic() + 30
+    while (answered := _shares(stack, started[0]["job_id"])) != calls and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert answered == calls
     assert _json_lines(stack.tmp / "sweeper.log") == [] or all(
         line["component"] == "sweeper" for line in _json_lines(stack.tmp / "sweeper.log")
     )
+
+
+def _shares(stack: Stack, job_id: str) -> int:
+    """The model calls the workers' run logs report for the job ("Model calls here: N answered ...")."""
+    lines = [line for name in ("w1", "w2") for line in _json_lines(stack.tmp / f"worker-{name}.log")]
+    shares = [line["message"] for line in lines if line.get("job_id") == job_id]
+    pattern = r"Model calls here: (\d+) answered, 0 failed; 0 retries"
+    return sum(int(match.group(1)) for m in shares if (match := re.match(pattern, m)))
 
 
 def test_worker_metrics_count_evaluator_runs_by_outcome(stack: Stack) -> None:
