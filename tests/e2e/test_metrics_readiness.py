@@ -100,7 +100,7 @@ def _check_logs(stack: Stack, calls: int) -> None:
     assert len({line["request_id"] for line in api if "request_id" in line}) == len(
         [line for line in api if line.get("logger") == "assay.access"]
     )
-    worker_lines = [line for name in ("w1", "w2") for line in _json_lines(stack.tmp / f"worker-{name}.log")]
+    worker_lines = _worker_lines(stack)
     started = [line for line in worker_lines if line["message"].startswith("Started: ")]
     assert len(started) == 1 and started[0]["component"] == "worker"
     assert started[0]["job_id"]
@@ -117,10 +117,13 @@ def _check_logs(stack: Stack, calls: int) -> None:
     )
 
 
+def _worker_lines(stack: Stack) -> list[dict]:
+    return [line for name in ("w1", "w2") for line in _json_lines(stack.tmp / f"worker-{name}.log")]
+
+
 def _shares(stack: Stack, job_id: str) -> int:
     """The model calls the workers' run logs report for the job ("Model calls here: N answered ...")."""
-    lines = [line for name in ("w1", "w2") for line in _json_lines(stack.tmp / f"worker-{name}.log")]
-    shares = [line["message"] for line in lines if line.get("job_id") == job_id]
+    shares = [line["message"] for line in _worker_lines(stack) if line.get("job_id") == job_id]
     pattern = r"Model calls here: (\d+) answered, 0 failed; 0 retries"
     return sum(int(match.group(1)) for m in shares if (match := re.match(pattern, m)))
 

@@ -13,6 +13,7 @@ import pytest
 
 from fakellm import FakeLLM
 from fakellm.testing import FakeLLMError
+from tests.conftest import wait_until
 
 Run = Callable[..., Any]
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -31,13 +32,6 @@ async def outcome(client: openai.AsyncOpenAI, model: str = "fake-model") -> int:
     except openai.APIStatusError as exc:
         return exc.status_code
     return 200
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 def test_429_carries_retry_after(fake: FakeLLM, run: Run) -> None:

@@ -5,7 +5,6 @@ at once. The first call is held open by the fake (a scheduled `hang`), so nothin
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -16,15 +15,10 @@ import pytest
 from fakellm import FakeLLM
 from llmcalls import ModelSpec
 from services.settings import load_settings
+from tests.conftest import wait_until
 from workers.cache import CallCache
 from workers.engine import Engine
 from workers.gate import CallGate
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeLLM]:
-    with FakeLLM() as server:
-        yield server
 
 
 @pytest.fixture
@@ -63,13 +57,6 @@ def _release(fake: FakeLLM) -> None:
     fake.reset()  # the held call answers 200
 
 
-def _until(condition: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the fake model never saw the expected calls"
-        time.sleep(0.02)
-
-
 def _spec(fake: FakeLLM, model: str) -> ModelSpec:
     return ModelSpec(model, base_url=fake.base_url, api_key="sk-test", max_connections=8, max_retries=0)
 
@@ -77,7 +64,7 @@ def _spec(fake: FakeLLM, model: str) -> ModelSpec:
 def test_a_model_new_to_the_process_gets_one_call_until_one_succeeds(fake: FakeLLM, engine: Engine) -> None:
     _hold_the_first_call(fake)
     results = _generate(engine, _spec(fake, "fake-new"), 4)
-    _until(lambda: fake.stats()["in_flight"] == 1)
+    wait_until(lambda: fake.stats()["in_flight"] == 1, timeout=60)
     assert fake.stats()["calls"] == 1  # the other three wait for its answer
     _release(fake)
     assert all(error is None for _, error in results.result(timeout=60))
@@ -91,6 +78,6 @@ def test_a_model_that_answered_the_process_moments_ago_gets_every_slot_at_once(f
     _hold_the_first_call(fake)
     results = _generate(engine, spec, 4)  # a new run of the same model: no probe
     # Three answered while the first is still held (with a probe, the others would wait for it).
-    _until(lambda: (stats := fake.stats())["calls"] == 4 and stats["in_flight"] == 1)
+    wait_until(lambda: (stats := fake.stats())["calls"] == 4 and stats["in_flight"] == 1, timeout=60)
     _release(fake)
     assert all(error is None for _, error in results.result(timeout=60))
