@@ -228,8 +228,10 @@ def test_studio_in_a_real_browser(stack: Stack, studio: Studio) -> None:
         text = saved.read_text()
         if fmt == "csv":
             table = list(csv.DictReader(io.StringIO(text)))
-            assert len(table) == 3 and table[0]["Is it on topic? [verdict]"] == "NO"
-            assert table[0]["Is it on topic? [reasoning]"].startswith("Rule 1")
+            # Rows follow the responses' ids, the order the model's concurrent answers were stored in.
+            (failing,) = [row for row in table if row["a"] == "x fail"]
+            assert len(table) == 3 and failing["Is it on topic? [verdict]"] == "NO"
+            assert failing["Is it on topic? [reasoning]"].startswith("Rule 1")
         else:
             records = [json.loads(line) for line in text.splitlines()]
             assert len(records) == 3 and len(records[0]["ratings"]) == 2
